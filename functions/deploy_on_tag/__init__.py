@@ -1,0 +1,99 @@
+"""deploy_on_tag: the GitHub webhook. Verify, filter, record the release exactly once, submit the build, answer.
+
+Answers within a second: the only remote calls on the starting path are the create-if-absent of the release
+record, the build submission and the record of its id. Slack is not on this path: the thread opens on the
+build's first status message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from shared import webhook
+from shared.errors import InputError, PreconditionFailed, SignatureError, TagshipError
+from shared.log import Logger, logger
+from shared.release import new_release
+from shared.wiring import Services
+
+REPAIR_AFTER_SECONDS = 30.0  # a record without a build id older than this was left by a crashed attempt
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def handle(services: Services, headers: Mapping[str, str], body: bytes, log: Logger = logger) -> Answer:
+    delivery = headers.get("X-GitHub-Delivery") or ""
+    event = headers.get("X-GitHub-Event")
+    log = log.bind(delivery=delivery or None, event=event, trigger="github")
+    secret = services.secrets.webhook_secret
+    if not secret:
+        log.error("GITHUB_WEBHOOK_SECRET is not set: refusing every delivery until it is")
+        return Answer(503, {"error": "webhook secret not configured; delivery refused"})
+    try:
+        webhook.verify_signature(secret, body, headers.get("X-Hub-Signature-256"))
+    except SignatureError as error:
+        log.warning("delivery refused", reason=str(error))
+        return Answer(401, {"error": str(error)})
+    try:
+        data = webhook.parse_body(body, headers.get("Content-Type"))
+        decision = webhook.classify(
+            event, data, repository=services.config.github.repository, tag_pattern=services.config.github.tag_pattern
+        )
+    except InputError as error:
+        log.warning("delivery malformed", reason=str(error))
+        return Answer(400, {"error": str(error)})
+    if isinstance(decision, webhook.Ignore):
+        log.info("delivery ignored", reason=decision.reason)
+        return Answer(200, {"status": "ignored", "reason": decision.reason})
+    return _start(services, decision, delivery, log.bind(tag=decision.tag))
+
+
+def _start(services: Services, start: webhook.Start, delivery: str, log: Logger) -> Answer:
+    from shared.adapters.cloudbuild import BuildRequest
+
+    config = services.config
+    now = services.clock()
+    release = new_release(start.tag, start.commit, start.pushed_by, delivery, now)
+    try:
+        try:
+            generation = services.store.create_release(release)
+        except PreconditionFailed:
+            found = services.store.release(start.tag)
+            if found is None:
+                return Answer(503, {"error": "release record vanished; redeliver"})
+            existing, generation = found
+            if existing.build_id:
+                log.info("tag already has a release", build_id=existing.build_id)
+                return Answer(200, {"status": "duplicate", "tag": start.tag, "build_id": existing.build_id})
+            stale = now - existing.created_at > REPAIR_AFTER_SECONDS or existing.error
+            if existing.delivery_id != delivery or not stale:
+                log.info("tag's release is being started by another delivery")
+                return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
+            log.warning("repairing a release whose build was never submitted")
+            release = existing
+        request = BuildRequest(
+            tag=start.tag,
+            commit=start.commit,
+            repository=config.github.repository,
+            image=config.build.image,
+            frontend_dir=config.build.frontend_dir,
+            frontend_destination=f"gs://{config.state.bucket}/{config.frontend.releases_prefix}{start.tag}/",
+            timeout_seconds=config.build.timeout_seconds,
+        )
+        try:
+            build_id, log_url = services.builds.submit(request)
+        except TagshipError as error:
+            services.store.update_release(start.tag, lambda r: r.but(error=f"build submission failed: {error}"))
+            log.error("build submission failed", error=str(error))
+            return Answer(503, {"error": "build submission failed; redeliver to retry", "tag": start.tag})
+        services.store.update_release(
+            start.tag, lambda r: None if r.build_id else r.but(build_id=build_id, log_url=log_url, error="")
+        )
+    except TagshipError as error:
+        log.error("could not record the release", error=str(error))
+        return Answer(503, {"error": "state bucket unavailable; redeliver to retry"})
+    log.info("release started", build_id=build_id, commit=start.commit, pushed_by=start.pushed_by)
+    return Answer(202, {"status": "started", "tag": start.tag, "build_id": build_id})

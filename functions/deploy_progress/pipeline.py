@@ -1,0 +1,422 @@
+"""The deploy, one recorded step at a time: migrate, deploy the API (candidate, smoke test, traffic), deploy the
+worker, publish the frontend, verify, live.
+
+Each step finds its own earlier work (a deterministic revision name, the execution that ran this image, the
+frontend objects already equal) so a crash anywhere and a redelivery end with the release live exactly once.
+A failure after traffic moved restores the previous release unit: API, worker and frontend alike.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from shared.adapters.cloudrun import TrafficTarget
+from shared.errors import LeaseHeld, PermanentError, TagshipError, TransientError
+from shared.frontend import cache_control, plan_publish
+from shared.log import Logger
+from shared.messages import duration, root_text
+from shared.release import (
+    BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
+)
+from shared.state import BUSY, OTHER_RELEASE, Pointer
+from shared.wiring import Services
+
+BASELINE = "_baseline"
+COPY_WORKERS = 16
+MIGRATION_BUDGET_SECONDS = 480.0  # of one invocation; a longer migration is resumed by the next message
+
+
+class Stopped(Exception):
+    """The deploy lost its lease to a rollback: stop before the next traffic change, touch nothing more."""
+
+
+def open_thread(services: Services, release: Release) -> Release:
+    """Posts the release's root message once (claimed in the record first, so duplicates post nothing)."""
+    if release.slack_ts:
+        return release
+    claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts="pending"))
+    if claimed is None or claimed.slack_ts != "pending" or release.slack_ts:
+        return claimed or release
+    ref = services.notifier.post(root_text(claimed, services.clock()))
+    if ref is None:
+        return claimed
+    return services.store.update_release(
+        release.tag, lambda r: r.but(slack_ts=ref.ts, slack_channel=ref.channel) if r.slack_ts == "pending" else None
+    ) or claimed
+
+
+def _thread(release: Release) -> Any:
+    from shared.adapters.slack import MessageRef
+
+    if release.slack_ts and release.slack_ts != "pending":
+        return MessageRef(release.slack_channel, release.slack_ts)
+    return None
+
+
+def reply(services: Services, release: Release, text: str) -> None:
+    thread = _thread(release)
+    if thread is not None:
+        services.notifier.post(text, thread=thread)
+
+
+def refresh_root(services: Services, release: Release) -> None:
+    thread = _thread(release)
+    if thread is not None:
+        services.notifier.update(thread, root_text(release, services.clock()))
+
+
+def _newer(store: Any) -> Any:
+    def is_newer(a: str, b: str) -> bool:
+        found_a, found_b = store.release(a), store.release(b)
+        created_a = found_a[0].created_at if found_a else 0.0
+        created_b = found_b[0].created_at if found_b else 0.0
+        return created_a >= created_b
+
+    return is_newer
+
+
+class Pipeline:
+    def __init__(self, services: Services, tag: str, owner: str, log: Logger) -> None:
+        self.s = services
+        self.config = services.config
+        self.store = services.store
+        self.tag = tag
+        self.owner = owner or "anonymous"
+        self.log = log.bind(tag=tag)
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.s.clock()
+
+    def _load(self) -> Release:
+        found = self.store.release(self.tag)
+        if found is None:
+            raise PermanentError(f"release {self.tag}: no record")
+        return found[0]
+
+    def _update(self, change: Any) -> Release:
+        updated = self.store.update_release(self.tag, change)
+        if updated is None:
+            raise PermanentError(f"release {self.tag}: record vanished")
+        return updated
+
+    def _move(self, to: str, *, error: str = "") -> Release:
+        now = self._now()
+        release = self._update(lambda r: r.move(to, now, error=error) if r.state != to else None)
+        self.log.info(f"release {to}", state=to, error=error or None)
+        refresh_root(self.s, release)
+        return release
+
+    def _step(self, step: str, edge: str) -> Release:
+        now = self._now()
+        return self._update(lambda r: None if step in r.steps and edge in r.steps[step] else r.with_step(step, edge, now))
+
+    def _guard_traffic(self) -> None:
+        if not self.store.hold_lease(self.tag, self.owner):
+            raise Stopped(f"{self.tag} no longer holds the deploy lease")
+
+    # -- the drive loop ---------------------------------------------------------------------------------------
+    def drive(self) -> str:
+        release = self._load()
+        if release.ended or release.state == LIVE:
+            return f"nothing to do: {release.state}"
+        if not release.image:
+            return "not built yet"
+        answer = self.store.try_lease(self.tag, self.owner, self._now(), self.config.deploy.lease_seconds)
+        if answer == BUSY:
+            raise LeaseHeld(f"{self.tag}: another invocation is running a step")
+        if answer == OTHER_RELEASE:
+            return self._wait()
+        try:
+            return self._run()
+        except Stopped as stop:
+            self.log.warning("deploy stopped by a rollback", reason=str(stop))
+            released = self._update(lambda r: r.move(FAILED, self._now(), error="stopped: a rollback took over") if not r.ended and r.state != LIVE else None)
+            reply(self.s, released, ":octagonal_sign: Stopped before the next traffic change: a rollback took over.")
+            refresh_root(self.s, released)
+            return "stopped"
+
+    def _wait(self) -> str:
+        superseded = self.store.wait_in_queue(self.tag, _newer(self.store))
+        release = self._update(lambda r: None if r.waiting else r.but(waiting=True))
+        lease = self.store.lease()
+        holder = lease.tag if lease else "another release"
+        if superseded and superseded != self.tag:
+            self._supersede(superseded, by=self.tag)
+        if superseded == self.tag:
+            self._supersede(self.tag, by=self.store.queued() or "a newer tag")
+            return "superseded"
+        self.log.info("waiting for the release in flight", holder=holder)
+        reply(self.s, release, f":hourglass: Waiting: {holder} is deploying.")
+        refresh_root(self.s, release)
+        if self.store.lease() is None:  # the holder finished while we queued: take our turn now
+            if self.store.take_from_queue() == self.tag:
+                return self.drive()
+        return "waiting"
+
+    def _supersede(self, tag: str, *, by: str) -> None:
+        now = self._now()
+        release = self.store.update_release(tag, lambda r: r.move(SUPERSEDED, now, error=f"superseded by {by}") if r.state == BUILDING else None)
+        if release is not None and release.state == SUPERSEDED:
+            self.log.info("release superseded", superseded=tag, by=by)
+            reply(self.s, release, f":fast_forward: Superseded by {by}: not deployed.")
+            refresh_root(self.s, release)
+
+    def _run(self) -> str:
+        while True:
+            release = self._load()
+            state = release.state
+            if state == BUILDING:
+                release = self._move(MIGRATING)
+                continue
+            if state == MIGRATING:
+                if not self._migrate(release):
+                    self._pause()
+                    return "migration still running"
+            elif state == DEPLOYING:
+                self._deploy_services(release)
+            elif state == PUBLISHING:
+                self._publish(release)
+            elif state == VERIFYING:
+                self._verify(release)
+            else:
+                return self._finish(release)
+
+    def _pause(self) -> None:
+        """Gives the lease back between invocations (keeping it for this release) and asks to be resumed."""
+        self.store.try_lease(self.tag, "", self._now(), self.config.deploy.lease_seconds)
+        self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": self.tag})
+
+    def _finish(self, release: Release) -> str:
+        self.store.end_lease(self.tag)
+        waiting = self.store.take_from_queue()
+        if waiting and waiting != self.tag:
+            self.log.info("starting the waiting release", next=waiting)
+            self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": waiting})
+        return release.state
+
+    def _fail(self, error: str, *, restore: bool) -> None:
+        release = self._load()
+        if restore:
+            self._restore(release)
+        release = self._move(FAILED, error=error)
+        self.log.error("release failed", error=error, restored=restore)
+        restored = f" The previous release ({release.previous.get('tag') or 'the one before tagship'}) serves." if restore or release.previous else ""
+        reply(self.s, release, f":x: {error}.{restored}")
+
+    # -- steps ------------------------------------------------------------------------------------------------
+    def _migrate(self, release: Release) -> bool:
+        """True when the migration ended (either way); False when it outlasts this invocation."""
+        job = self.config.migrations.job
+        run = self.s.run
+        if not release.migration_execution:
+            execution = None
+            if release.migration_started_at is not None:
+                execution = run.find_execution(job, release.image)
+            if execution is None:
+                now = self._now()
+                self._update(lambda r: r.but(migration_started_at=now).with_step("migrate", "started", now))
+                name = run.start_migration(job, release.image, self.config.migrations.command)
+            else:
+                name = execution.name
+            release = self._update(lambda r: r.but(migration_execution=name))
+            self.log.info("migration started", execution=name)
+            reply(self.s, release, f":card_file_box: Migrations running (`{name.rsplit('/', 1)[-1]}`)")
+        deadline = time.monotonic() + min(MIGRATION_BUDGET_SECONDS, self.config.migrations.timeout_seconds)
+        delay = 0.05
+        while True:
+            state = run.execution(release.migration_execution)
+            if state.done:
+                break
+            if time.monotonic() > deadline:
+                return False
+            self.s.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+        self._step("migrate", "finished")
+        if not state.succeeded:
+            self._fail(f"Migrations failed: {state.message or 'the job execution failed'}; no traffic moved", restore=False)
+            return True
+        release = self._move(DEPLOYING)
+        took = release.steps.get("migrate", {})
+        reply(self.s, release, f":card_file_box: Migrations done in {duration(took.get('finished', 0) - took.get('started', 0))}")
+        return True
+
+    def _capture_previous(self, release: Release) -> Release:
+        if release.previous:
+            return release
+        pointer: Pointer = self.store.pointer()
+        api = self.s.run.service(self.config.api.service)
+        worker = self.s.run.service(self.config.worker.service)
+        previous = {
+            "tag": pointer.live,
+            "api": max(api.traffic, key=api.traffic.get) if api.traffic else api.latest_ready_revision,
+            "worker": max(worker.traffic, key=worker.traffic.get) if worker.traffic else worker.latest_ready_revision,
+            "frontend_prefix": self._prefix(pointer.live or BASELINE),
+        }
+        if pointer.live is None:
+            self._snapshot_baseline(previous["frontend_prefix"])
+        return self._update(lambda r: None if r.previous else r.but(previous=previous))
+
+    def _prefix(self, tag: str) -> str:
+        return f"{self.config.frontend.releases_prefix}{tag}/"
+
+    def _snapshot_baseline(self, prefix: str) -> None:
+        """Before the first release ever, keeps a copy of what the live bucket serves, so it can be restored."""
+        objects = self.s.objects
+        if objects.list(self.config.state.bucket, prefix):
+            return
+        for item in objects.list(self.config.frontend.bucket):
+            objects.copy(self.config.frontend.bucket, item.name, self.config.state.bucket, prefix + item.name,
+                         cache_control=cache_control(item.name))
+
+    def _deploy_services(self, release: Release) -> None:
+        release = self._capture_previous(release)
+        api = self.config.api.service
+        worker = self.config.worker.service
+        tag = sanitise(self.tag)
+        run = self.s.run
+        # API: a tagged candidate with no traffic, smoke-tested on its own URL, then all the traffic.
+        if "api" not in release.traffic_moved:
+            api_revision = revision_name(api, self.tag)
+            self._step("deploy_api", "started")
+            state = run.deploy_revision(api, api_revision, release.image, tag=tag)
+            release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision}))
+            url = state.tag_urls.get(tag)
+            if not url:
+                raise TransientError(f"{api}: tag {tag} has no URL yet")
+            ok, detail = self._smoke(url)
+            if not ok:
+                self._fail(f"Smoke test failed on the candidate {api_revision}: {detail}; the old revision keeps all traffic", restore=False)
+                return
+            reply(self.s, release, f":white_check_mark: Candidate `{api_revision}` passed its smoke test")
+            self._guard_traffic()
+            run.set_traffic(api, [TrafficTarget(api_revision, 100, tag)])
+            release = self._update(lambda r: r.but(traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
+            self._step("deploy_api", "finished")
+            reply(self.s, release, f":rocket: API traffic moved to `{api_revision}`")
+        if "worker" not in release.traffic_moved:
+            worker_revision = revision_name(worker, self.tag)
+            self._step("deploy_worker", "started")
+            try:
+                self._guard_traffic()
+                run.deploy_revision(worker, worker_revision, release.image, tag=tag,
+                                    command=self.config.worker.command, with_traffic=True)
+            except PermanentError as error:
+                self._fail(f"Worker deploy failed: {error}", restore=True)
+                return
+            release = self._update(lambda r: r.but(revisions={**r.revisions, "worker": worker_revision},
+                                                   traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("worker",)))))
+            self._step("deploy_worker", "finished")
+            reply(self.s, release, f":gear: Worker on `{worker_revision}`")
+        self._move(PUBLISHING)
+
+    def _smoke(self, base_url: str) -> tuple[bool, str]:
+        deploy = self.config.deploy
+        deadline = time.monotonic() + deploy.smoke_timeout_seconds
+        detail = "no answer"
+        while True:
+            ok, detail = self._probe(base_url)
+            if ok:
+                return True, "ok"
+            if time.monotonic() + deploy.smoke_interval_seconds > deadline:
+                return False, detail
+            self.s.sleep(deploy.smoke_interval_seconds)
+
+    def _probe(self, base_url: str) -> tuple[bool, str]:
+        timeout = self.config.deploy.probe_timeout_seconds
+        for path in (self.config.api.health_path, self.config.api.detailed_health_path):
+            answer = self.s.http.request(base_url.rstrip("/") + path, timeout=timeout)
+            if answer.status != 200:
+                return False, f"{path} answered {answer.status or answer.error}: {_failing_part(answer.body)}"
+        return True, "ok"
+
+    def _publish(self, release: Release) -> None:
+        self._step("publish", "started")
+        copied = self.publish_frontend(self._prefix(self.tag))
+        objects = {o.name[len(self._prefix(self.tag)):]: o.md5_hash or "" for o in self.s.objects.list(self.config.state.bucket, self._prefix(self.tag))}
+        release = self._update(lambda r: r.but(frontend_objects=objects, frontend_published=True))
+        self._step("publish", "finished")
+        reply(self.s, release, f":globe_with_meridians: Frontend published ({copied} of {len(objects)} files changed)")
+        self._move(VERIFYING)
+
+    def publish_frontend(self, prefix: str) -> int:
+        """Copies what differs from `prefix` to the live bucket: assets in parallel first, index.html last."""
+        objects = self.s.objects
+        state_bucket, live_bucket = self.config.state.bucket, self.config.frontend.bucket
+        source = {o.name[len(prefix):]: o.md5_hash or "" for o in objects.list(state_bucket, prefix)}
+        if not source:
+            raise PermanentError(f"gs://{state_bucket}/{prefix}: expected the built frontend, found nothing")
+        live = {o.name: o.md5_hash or "" for o in objects.list(live_bucket)}
+        plan = plan_publish(source, live)
+
+        def copy(path: str) -> None:
+            objects.copy(state_bucket, prefix + path, live_bucket, path, cache_control=cache_control(path))
+
+        with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+            list(pool.map(copy, plan.assets))
+            pages = [p for p in plan.pages if p != "index.html"]
+            list(pool.map(copy, pages))
+        if "index.html" in plan.pages:
+            copy("index.html")
+        return len(plan.copies)
+
+    def _verify(self, release: Release) -> None:
+        deploy = self.config.deploy
+        self._step("verify", "started")
+        uri = self.s.run.service(self.config.api.service).uri
+        deadline = time.monotonic() + deploy.bake_seconds
+        while True:
+            ok, detail = self._probe(uri)
+            if not ok:
+                self._fail(f"Health failed while verifying: {detail}; rolled back", restore=True)
+                return
+            if time.monotonic() + deploy.probe_interval_seconds > deadline:
+                break
+            self.s.sleep(deploy.probe_interval_seconds)
+        self._step("verify", "finished")
+        now = self._now()
+        previous_live = release.previous.get("tag")
+
+        def point(pointer: Pointer) -> Pointer | None:
+            if pointer.live == self.tag:
+                return None
+            return Pointer(live=self.tag, previous=pointer.live, order=pointer.order + (self.tag,), changed_at=now)
+
+        self.store.move_pointer(point)
+        release = self._move(LIVE)
+        total = release.at(LIVE) - release.created_at if release.at(LIVE) else 0
+        reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {previous_live or 'the pre-tagship revisions'}.")
+
+    def _restore(self, release: Release) -> None:
+        """Puts the previous release unit back where this release had moved it (API, worker, frontend)."""
+        previous = release.previous
+        if not previous:
+            return
+        run = self.s.run
+        try:
+            if "api" in release.traffic_moved and previous.get("api"):
+                run.set_traffic(self.config.api.service, [TrafficTarget(previous["api"], 100)])
+            if "worker" in release.traffic_moved and previous.get("worker"):
+                run.set_traffic(self.config.worker.service, [TrafficTarget(previous["worker"], 100)])
+            if release.frontend_published and previous.get("frontend_prefix"):
+                self.publish_frontend(previous["frontend_prefix"])
+        except TagshipError as error:
+            self.log.error("restoring the previous release failed", error=str(error))
+            raise TransientError(f"restoring {previous.get('tag')}: {error}") from error
+        self._update(lambda r: r.but(traffic_moved=()))
+        self.log.warning("previous release restored", previous=previous.get("tag"))
+
+
+def _failing_part(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body[:80].decode("utf-8", "replace")
+    components = data.get("components") if isinstance(data, dict) else None
+    if isinstance(components, dict):
+        failing = [f"{k}: {v}" for k, v in components.items() if v != "ok"]
+        if failing:
+            return ", ".join(failing)
+    return json.dumps(data)[:120]

@@ -1,0 +1,141 @@
+"""Cloud Storage: JSON records guarded by generation preconditions, and the objects of the frontend.
+
+Every write of a record is create-if-absent (`if_generation_match=0`) or compare-and-swap (the generation read);
+a lost race surfaces as our `PreconditionFailed`, never as a silent overwrite.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared import clients
+from shared.errors import NotFound, PreconditionFailed, from_google
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    name: str
+    md5_hash: str | None
+    size: int
+    content_type: str | None
+    cache_control: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    data: dict[str, Any]
+    generation: int
+
+
+class RecordStore(Protocol):
+    def read(self, name: str) -> Record | None: ...
+    def create(self, name: str, data: dict[str, Any]) -> Record: ...
+    def swap(self, name: str, data: dict[str, Any], generation: int) -> Record: ...
+    def list(self, prefix: str) -> list[str]: ...
+
+
+class GcsRecords:
+    """JSON records in one bucket."""
+
+    def __init__(self, project: str, bucket: str) -> None:
+        self._project = project
+        self._bucket_name = bucket
+
+    def _bucket(self) -> Any:
+        return clients.storage(self._project).bucket(self._bucket_name)
+
+    def read(self, name: str) -> Record | None:
+        from google.api_core import exceptions as gexc
+
+        blob = self._bucket().blob(name)
+        try:
+            raw = blob.download_as_bytes()
+        except gexc.NotFound:
+            return None
+        except Exception as error:  # noqa: BLE001 - mapped to our tree
+            raise from_google(error, f"reading gs://{self._bucket_name}/{name}") from error
+        try:
+            data = json.loads(raw)
+        except ValueError as error:
+            raise PreconditionFailed(f"gs://{self._bucket_name}/{name}: expected JSON, found {raw[:60]!r}") from error
+        return Record(data=data, generation=int(blob.generation))
+
+    def _write(self, name: str, data: dict[str, Any], generation: int) -> Record:
+        blob = self._bucket().blob(name)
+        body = json.dumps(data, sort_keys=True, indent=1)
+        try:
+            blob.upload_from_string(body, content_type="application/json", if_generation_match=generation)
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"writing gs://{self._bucket_name}/{name} at generation {generation}") from error
+        return Record(data=data, generation=int(blob.generation))
+
+    def create(self, name: str, data: dict[str, Any]) -> Record:
+        return self._write(name, data, 0)
+
+    def swap(self, name: str, data: dict[str, Any], generation: int) -> Record:
+        return self._write(name, data, generation)
+
+    def list(self, prefix: str) -> list[str]:
+        try:
+            return [blob.name for blob in clients.storage(self._project).list_blobs(self._bucket_name, prefix=prefix)]
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"listing gs://{self._bucket_name}/{prefix}") from error
+
+
+class GcsObjects:
+    """The frontend's objects: listing with checksums, server-side copy with metadata, upload, delete."""
+
+    def __init__(self, project: str) -> None:
+        self._project = project
+
+    def _client(self) -> Any:
+        return clients.storage(self._project)
+
+    def list(self, bucket: str, prefix: str = "") -> list[StoredObject]:
+        try:
+            return [
+                StoredObject(b.name, b.md5_hash, int(b.size or 0), b.content_type, b.cache_control)
+                for b in self._client().list_blobs(bucket, prefix=prefix)
+            ]
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"listing gs://{bucket}/{prefix}") from error
+
+    def copy(self, source_bucket: str, source: str, bucket: str, name: str, *, cache_control: str) -> None:
+        """Copies server-side (nothing passes through us), then sets the caching the live object needs."""
+        client = self._client()
+        try:
+            source_blob = client.bucket(source_bucket).blob(source)
+            copied = client.bucket(source_bucket).copy_blob(source_blob, client.bucket(bucket), name)
+            copied.cache_control = cache_control
+            copied.patch()
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"copying gs://{source_bucket}/{source} to gs://{bucket}/{name}") from error
+
+    def upload(self, bucket: str, name: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        blob = self._client().bucket(bucket).blob(name)
+        blob.cache_control = cache_control
+        try:
+            blob.upload_from_string(data, content_type=content_type)
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"uploading gs://{bucket}/{name}") from error
+
+    def download(self, bucket: str, name: str) -> bytes:
+        try:
+            return self._client().bucket(bucket).blob(name).download_as_bytes()
+        except Exception as error:  # noqa: BLE001
+            mapped = from_google(error, f"downloading gs://{bucket}/{name}")
+            raise mapped from error
+
+    def delete(self, bucket: str, name: str) -> None:
+        from google.api_core import exceptions as gexc
+
+        try:
+            self._client().bucket(bucket).blob(name).delete()
+        except gexc.NotFound:
+            return
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"deleting gs://{bucket}/{name}") from error
+
+
+__all__ = ["GcsObjects", "GcsRecords", "NotFound", "PreconditionFailed", "Record", "RecordStore", "StoredObject"]

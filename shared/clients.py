@@ -1,0 +1,146 @@
+"""The one client factory: the only place that builds Google and Slack clients.
+
+In production every client is the library's default (credentials from the function's service account). For the
+local cloud, the environment points the same code at loopback servers, and nothing else changes:
+`TAGSHIP_GRPC_ENDPOINT` (an insecure gRPC channel for Cloud Run, Cloud Build and Monitoring),
+`STORAGE_EMULATOR_HOST`, `PUBSUB_EMULATOR_HOST` (read by the libraries themselves) and `TAGSHIP_SLACK_API_URL`.
+Clients are built on first use and kept, so a target imports only the libraries it touches.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Callable
+
+GRPC_ENDPOINT_ENV = "TAGSHIP_GRPC_ENDPOINT"
+SLACK_API_URL_ENV = "TAGSHIP_SLACK_API_URL"
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {}
+_channel: Any = None
+
+
+def _memo(key: str, build: Callable[[], Any]) -> Any:
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+def reset() -> None:
+    """Forgets every built client (tests that move the local cloud call this)."""
+    global _channel
+    with _lock:
+        _cache.clear()
+        _channel = None
+
+
+def _grpc_channel() -> Any:
+    global _channel
+    endpoint = os.environ.get(GRPC_ENDPOINT_ENV)
+    if not endpoint:
+        return None
+    if _channel is None:
+        import grpc
+
+        _channel = grpc.insecure_channel(endpoint)
+    return _channel
+
+
+def _grpc_client(key: str, client_class: Any, transport_class: Any) -> Any:
+    def build() -> Any:
+        channel = _grpc_channel()
+        if channel is None:
+            return client_class()
+        return client_class(transport=transport_class(channel=channel))
+
+    return _memo(key, build)
+
+
+def run_services() -> Any:
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.services.transports.grpc import ServicesGrpcTransport
+
+    return _grpc_client("run.services", run_v2.ServicesClient, ServicesGrpcTransport)
+
+
+def run_revisions() -> Any:
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.revisions.transports.grpc import RevisionsGrpcTransport
+
+    return _grpc_client("run.revisions", run_v2.RevisionsClient, RevisionsGrpcTransport)
+
+
+def run_jobs() -> Any:
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.jobs.transports.grpc import JobsGrpcTransport
+
+    return _grpc_client("run.jobs", run_v2.JobsClient, JobsGrpcTransport)
+
+
+def run_executions() -> Any:
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.executions.transports.grpc import ExecutionsGrpcTransport
+
+    return _grpc_client("run.executions", run_v2.ExecutionsClient, ExecutionsGrpcTransport)
+
+
+def cloud_build() -> Any:
+    from google.cloud.devtools import cloudbuild_v1
+    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports.grpc import CloudBuildGrpcTransport
+
+    return _grpc_client("build", cloudbuild_v1.CloudBuildClient, CloudBuildGrpcTransport)
+
+
+def metrics() -> Any:
+    from google.cloud import monitoring_v3
+    from google.cloud.monitoring_v3.services.metric_service.transports.grpc import MetricServiceGrpcTransport
+
+    return _grpc_client("monitoring", monitoring_v3.MetricServiceClient, MetricServiceGrpcTransport)
+
+
+def storage(project: str) -> Any:
+    def build() -> Any:
+        from google.cloud import storage as gcs
+
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            from google.auth.credentials import AnonymousCredentials
+
+            return gcs.Client(project=project, credentials=AnonymousCredentials())
+        return gcs.Client(project=project)
+
+    return _memo(f"storage:{project}", build)
+
+
+def publisher() -> Any:
+    def build() -> Any:
+        from google.cloud import pubsub_v1
+
+        return pubsub_v1.PublisherClient()
+
+    return _memo("publisher", build)
+
+
+def slack_web(token: str, timeout: float) -> Any:
+    def build() -> Any:
+        from slack_sdk import WebClient
+        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+        base_url = os.environ.get(SLACK_API_URL_ENV) or WebClient.BASE_URL
+        client = WebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)))
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+        return client
+
+    return _memo("slack.web", build)
+
+
+def slack_webhook(url: str, timeout: float) -> Any:
+    def build() -> Any:
+        from slack_sdk.webhook import WebhookClient
+        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+        client = WebhookClient(url, timeout=int(max(1, timeout)))
+        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+        return client
+
+    return _memo("slack.webhook", build)

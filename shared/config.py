@@ -1,0 +1,281 @@
+"""The config contract: one TOML file, loaded once into frozen dataclasses, validated key by key.
+
+Every error names the key (`watchdog.min_requests`), says what was expected and what was found. Secrets never
+live in the file: `Secrets.from_env()` reads them from the environment, which Cloud Functions fills from Secret
+Manager. The dataclasses below are the schema: each field's `doc` is what the configuration reference shows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.errors import ConfigError
+
+CONFIG_ENV = "TAGSHIP_CONFIG"
+DEFAULT_PATH = "tagship.toml"
+REQUIRED = dataclasses.MISSING
+
+
+def _f(doc: str, default: Any = REQUIRED, **checks: Any) -> Any:
+    metadata = {"doc": doc, **checks}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: tuple(default), metadata=metadata)
+    if default is REQUIRED:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    id: str = _f("Google Cloud project id", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    region: str = _f("Region of Cloud Run, the functions and the job", pattern=r"^[a-z]+-[a-z]+\d$")
+
+
+@dataclass(frozen=True)
+class GithubConfig:
+    repository: str = _f("owner/name of the repository whose tag pushes deploy", pattern=r"^[\w.-]+/[\w.-]+$")
+    tag_pattern: str = _f("Regular expression a tag must match to deploy", r"^v\d+\.\d+\.\d+$", regex=True)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    image: str = _f("Artifact Registry image path (no tag), e.g. REGION-docker.pkg.dev/PROJECT/REPO/app")
+    timeout_seconds: int = _f("Cloud Build timeout", 1200, minimum=60)
+    frontend_dir: str = _f("Directory of the frontend in the repository (built with pnpm)", "frontend")
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    service: str = _f("Cloud Run service of the Django API", pattern=r"^[a-z][a-z0-9-]{0,48}$")
+    health_path: str = _f("Liveness endpoint, must answer 200", "/api/health", pattern=r"^/")
+    detailed_health_path: str = _f(
+        "Endpoint reporting db, redis and celery", "/api/health/detailed", pattern=r"^/"
+    )
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    service: str = _f("Cloud Run service of the Celery worker", pattern=r"^[a-z][a-z0-9-]{0,48}$")
+    command: tuple[str, ...] = _f("Command the worker runs (same image as the API)", nonempty=True)
+
+
+@dataclass(frozen=True)
+class MigrationsConfig:
+    job: str = _f("Cloud Run job that runs the migrations", pattern=r"^[a-z][a-z0-9-]{0,48}$")
+    command: tuple[str, ...] = _f("Migration command", ["python", "manage.py", "migrate", "--noinput"], nonempty=True)
+    timeout_seconds: int = _f("Longest a migration may run", 600, minimum=10)
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    bucket: str = _f("GCS bucket the frontend is served from", pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+    url: str = _f("Public URL of the frontend (its origin is allowed by the API's CORS)", pattern=r"^https?://")
+    releases_prefix: str = _f("Prefix in the state bucket where each release's built frontend is uploaded", "frontend/")
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    bucket: str = _f("GCS bucket of tagship's own records", pattern=r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    channel: str = _f("Channel the release threads and alerts go to", "#deploys")
+    timeout_seconds: float = _f("Longest a Slack call may take before it is given up", 5.0, minimum=0.1)
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    builds: str = _f("Cloud Build's notification topic", "cloud-builds")
+    progress: str = _f("tagship's own deploy steps", "tagship-progress")
+    health: str = _f("Cloud Scheduler's watchdog ticks", "tagship-health")
+    rollback: str = _f("Rollback requests and Monitoring incidents", "tagship-rollback")
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    lease_seconds: int = _f("Expiry of the one-release-at-a-time lease", 900, minimum=30)
+    smoke_timeout_seconds: float = _f("Deadline for a candidate revision to pass its smoke test", 120.0, minimum=1)
+    smoke_interval_seconds: float = _f("Pause between smoke-test attempts", 2.0, minimum=0.01)
+    bake_seconds: float = _f("How long health is probed after traffic moved, before the release is live", 60.0, minimum=0)
+    probe_interval_seconds: float = _f("Pause between probes during the bake", 5.0, minimum=0.01)
+    probe_timeout_seconds: float = _f("Timeout of one HTTP probe", 5.0, minimum=0.1)
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    bake_window_seconds: float = _f("After going live, how long an unhealthy release is rolled back automatically", 1800.0, minimum=0)
+    consecutive_failures: int = _f("Unhealthy checks in a row before acting", 3, minimum=1)
+    max_error_ratio: float = _f("Highest healthy 5xx ratio", 0.05, minimum=0, maximum=1)
+    max_p95_latency_ms: float = _f("Highest healthy p95 latency", 2000.0, minimum=1)
+    min_requests: int = _f("Fewest requests in the window for Monitoring figures to count", 50, minimum=1)
+    window_seconds: int = _f("Monitoring window", 300, minimum=60)
+    reminder_seconds: float = _f("While still unhealthy, how often to remind", 3600.0, minimum=1)
+
+
+@dataclass(frozen=True)
+class RollbackConfig:
+    automatic: bool = _f("Whether the watchdog may ask for a rollback by itself", True)
+    trigger_policies: tuple[str, ...] = _f("Monitoring alert policies (display names) whose incidents roll back", [])
+
+
+@dataclass(frozen=True)
+class Config:
+    project: ProjectConfig
+    github: GithubConfig
+    build: BuildConfig
+    api: ApiConfig
+    worker: WorkerConfig
+    migrations: MigrationsConfig
+    frontend: FrontendConfig
+    state: StateConfig
+    slack: SlackConfig = field(default_factory=lambda: SlackConfig())
+    topics: TopicsConfig = field(default_factory=lambda: TopicsConfig())
+    deploy: DeployConfig = field(default_factory=lambda: DeployConfig())
+    watchdog: WatchdogConfig = field(default_factory=lambda: WatchdogConfig())
+    rollback: RollbackConfig = field(default_factory=lambda: RollbackConfig())
+
+    @property
+    def frontend_origin(self) -> str:
+        match = re.match(r"^(https?://[^/]+)", self.frontend.url)
+        return match.group(1) if match else self.frontend.url
+
+    def replace(self, **sections: dict[str, Any]) -> "Config":
+        """A copy with some keys of some sections changed: `config.replace(deploy={"bake_seconds": 1})`."""
+        changed = {name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()}
+        return dataclasses.replace(self, **changed)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    webhook_secret: str | None
+    slack_bot_token: str | None
+    slack_webhook_url: str | None
+
+    @classmethod
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "Secrets":
+        env = os.environ if environ is None else environ
+        return cls(
+            webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
+            slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
+            slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+        )
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return "Secrets(<hidden>)"
+
+
+def _describe(value: Any) -> str:
+    kind = type(value).__name__
+    text = repr(value)
+    return f"{kind} {text if len(text) < 60 else text[:57] + '...'}"
+
+
+def _convert(key: str, value: Any, annotation: Any, metadata: dict[str, Any]) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key}: expected a list of strings, found {_describe(value)}")
+        if metadata.get("nonempty") and not value:
+            raise ConfigError(f"{key}: expected a non-empty list, found an empty one")
+        return tuple(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, found {_describe(value)}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, found {_describe(value)}")
+    elif annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, found {_describe(value)}")
+        value = float(value)
+    elif annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, found {_describe(value)}")
+        if "pattern" in metadata and not re.match(metadata["pattern"], value):
+            raise ConfigError(f"{key}: expected a value matching {metadata['pattern']}, found {value!r}")
+        if metadata.get("regex"):
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ConfigError(f"{key}: expected a regular expression, found {value!r} ({error})") from error
+    if "minimum" in metadata and value < metadata["minimum"]:
+        raise ConfigError(f"{key}: expected at least {metadata['minimum']}, found {value}")
+    if "maximum" in metadata and value > metadata["maximum"]:
+        raise ConfigError(f"{key}: expected at most {metadata['maximum']}, found {value}")
+    return value
+
+
+def _section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected a table [{name}], found {_describe(raw)}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{name}.{unknown[0]}: unknown key; expected one of {', '.join(sorted(known))}")
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = f"{name}.{f.name}"
+        if f.name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: required key is missing ({f.metadata.get('doc', '')})")
+            continue
+        values[f.name] = _convert(key, raw[f.name], hints[f.name], dict(f.metadata))
+    return cls(**values)
+
+
+def parse(raw: dict[str, Any]) -> Config:
+    hints = typing.get_type_hints(Config)
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown section; expected one of {', '.join(sorted(known))}")
+    sections = {}
+    for f in dataclasses.fields(Config):
+        if f.name not in raw:
+            if f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{f.name}: required section [{f.name}] is missing")
+            continue
+        sections[f.name] = _section(f.name, hints[f.name], raw[f.name])
+    return Config(**sections)
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Loads and validates the config at `path`, else `$TAGSHIP_CONFIG`, else `./tagship.toml`."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_PATH)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ConfigError(f"{chosen}: config file not found (set {CONFIG_ENV} or create {DEFAULT_PATH})") from error
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{chosen}: not valid TOML ({error})") from error
+    return parse(raw)
+
+
+def schema() -> list[tuple[str, str, str, str]]:
+    """(key, type, default, doc) rows for the configuration reference."""
+    rows = []
+    hints = typing.get_type_hints(Config)
+    for section in dataclasses.fields(Config):
+        cls = hints[section.name]
+        field_hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                default = repr(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                default = repr(list(f.default_factory()))
+            else:
+                default = "(required)"
+            kind = getattr(field_hints[f.name], "__name__", "list of strings")
+            rows.append((f"{section.name}.{f.name}", kind, default, f.metadata.get("doc", "")))
+    return rows

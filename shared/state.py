@@ -1,0 +1,227 @@
+"""tagship's own records in the state bucket, every write guarded by a generation precondition.
+
+    releases/<tag>.json     one per release (shared.release.Release)
+    pointer.json            what is live, what was live before, and the order they went live in
+    lease.json              one release deploys at a time: {tag, owner, expires}
+    queue.json              the newest tag waiting for the lease
+    markers/<kind>/<key>    dedupe markers: created once, never rewritten
+    watchdog.json           the watchdog's memory between ticks
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from shared.adapters.storage import Record, RecordStore
+from shared.errors import PreconditionFailed, TransientError
+from shared.release import Release
+
+_CAS_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Pointer:
+    live: str | None = None
+    previous: str | None = None
+    order: tuple[str, ...] = ()  # tags in the order they went live (a tag may appear again when rolled back to)
+    changed_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"live": self.live, "previous": self.previous, "order": list(self.order), "changed_at": self.changed_at}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Pointer":
+        return cls(data.get("live"), data.get("previous"), tuple(data.get("order", ())), float(data.get("changed_at", 0)))
+
+
+@dataclass(frozen=True)
+class Lease:
+    tag: str
+    owner: str  # who runs a step now ("" between steps); the Pub/Sub message id, stable across redeliveries
+    expires: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TAKE, OTHER_RELEASE, BUSY = "take", "other_release", "busy"
+
+
+def decide_lease(current: Lease | None, tag: str, owner: str, now: float) -> str:
+    """Whether `owner` (working on `tag`) may take the lease now (pure).
+
+    Free or expired: take. Held for another release: that release goes first. Held for this release by another
+    owner mid-step: busy (retry later). Held by the same owner (a redelivery of the same message): take.
+    """
+    if current is None or current.expires <= now:
+        return TAKE
+    if current.tag != tag:
+        return OTHER_RELEASE
+    if current.owner and current.owner != owner:
+        return BUSY
+    return TAKE
+
+
+class StateStore:
+    def __init__(self, records: RecordStore) -> None:
+        self.records = records
+
+    # releases
+    def release(self, tag: str) -> tuple[Release, int] | None:
+        record = self.records.read(f"releases/{tag}.json")
+        if record is None:
+            return None
+        return Release.from_dict(record.data), record.generation
+
+    def create_release(self, release: Release) -> int:
+        return self.records.create(f"releases/{release.tag}.json", release.to_dict()).generation
+
+    def save_release(self, release: Release, generation: int) -> int:
+        return self.records.swap(f"releases/{release.tag}.json", release.to_dict(), generation).generation
+
+    def update_release(self, tag: str, change: Callable[[Release], Release | None]) -> Release | None:
+        """Read, change, compare-and-swap; retried on a lost race. `change` returning None writes nothing."""
+        for _ in range(_CAS_ATTEMPTS):
+            found = self.release(tag)
+            if found is None:
+                return None
+            current, generation = found
+            updated = change(current)
+            if updated is None or updated == current:
+                return current
+            try:
+                self.save_release(updated, generation)
+                return updated
+            except PreconditionFailed:
+                continue
+        raise TransientError(f"release {tag}: record kept changing under {_CAS_ATTEMPTS} attempts")
+
+    def releases(self) -> list[Release]:
+        found = []
+        for name in self.records.list("releases/"):
+            record = self.records.read(name)
+            if record is not None:
+                found.append(Release.from_dict(record.data))
+        return sorted(found, key=lambda r: r.created_at)
+
+    # generic compare-and-swap on a small record
+    def _swap(self, name: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> dict[str, Any] | None:
+        for _ in range(_CAS_ATTEMPTS):
+            record = self.records.read(name)
+            updated = change(record.data if record else None)
+            if updated is None:
+                return record.data if record else None
+            try:
+                if record is None:
+                    self.records.create(name, updated)
+                else:
+                    self.records.swap(name, updated, record.generation)
+                return updated
+            except PreconditionFailed:
+                continue
+        raise TransientError(f"{name}: kept changing under {_CAS_ATTEMPTS} attempts")
+
+    # pointer
+    def pointer(self) -> Pointer:
+        record = self.records.read("pointer.json")
+        return Pointer.from_dict(record.data) if record else Pointer()
+
+    def move_pointer(self, change: Callable[[Pointer], Pointer | None]) -> Pointer:
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            moved = change(Pointer.from_dict(data or {}))
+            return moved.to_dict() if moved is not None else None
+
+        return Pointer.from_dict(self._swap("pointer.json", apply) or {})
+
+    # lease
+    def lease(self) -> Lease | None:
+        record = self.records.read("lease.json")
+        if record is None or not record.data.get("tag"):
+            return None
+        return Lease(record.data["tag"], record.data.get("owner", ""), float(record.data.get("expires", 0)))
+
+    def try_lease(self, tag: str, owner: str, now: float, ttl: float) -> str:
+        """Takes the lease for `tag` by `owner` when `decide_lease` allows; returns its answer."""
+        outcome = {"answer": TAKE}
+
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            current = Lease(data["tag"], data.get("owner", ""), float(data["expires"])) if data and data.get("tag") else None
+            outcome["answer"] = decide_lease(current, tag, owner, now)
+            if outcome["answer"] != TAKE:
+                return None
+            return Lease(tag, owner, now + ttl).to_dict()
+
+        self._swap("lease.json", apply)
+        return outcome["answer"]
+
+    def hold_lease(self, tag: str, owner: str) -> bool:
+        """Whether `owner` still holds the lease for `tag` (checked before every traffic change)."""
+        lease = self.lease()
+        return lease is not None and lease.tag == tag and lease.owner == owner and lease.expires > time.time()
+
+    def end_lease(self, tag: str) -> None:
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            if not data or data.get("tag") != tag:
+                return None
+            return {"tag": "", "owner": "", "expires": 0}
+
+        self._swap("lease.json", apply)
+
+    # queue: the newest waiting tag
+    def wait_in_queue(self, tag: str, is_newer: Callable[[str, str], bool]) -> str | None:
+        """Puts `tag` in the queue; returns the tag it superseded, if any."""
+        replaced: dict[str, str | None] = {"tag": None}
+
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            waiting = (data or {}).get("waiting")
+            if waiting == tag:
+                return None
+            if waiting and not is_newer(tag, waiting):
+                replaced["tag"] = tag  # the arriving tag is the older one: it is the one superseded
+                return None
+            replaced["tag"] = waiting
+            return {"waiting": tag}
+
+        self._swap("queue.json", apply)
+        return replaced["tag"]
+
+    def take_from_queue(self) -> str | None:
+        taken: dict[str, str | None] = {"tag": None}
+
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            taken["tag"] = (data or {}).get("waiting")
+            return {"waiting": None} if taken["tag"] else None
+
+        self._swap("queue.json", apply)
+        return taken["tag"]
+
+    def queued(self) -> str | None:
+        record = self.records.read("queue.json")
+        return record.data.get("waiting") if record else None
+
+    # markers
+    def mark_once(self, kind: str, key: str, data: dict[str, Any]) -> bool:
+        """True the first time `kind/key` is marked, False ever after (create-if-absent)."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)[:200]
+        try:
+            self.records.create(f"markers/{kind}/{safe}.json", data)
+            return True
+        except PreconditionFailed:
+            return False
+
+    def marker(self, kind: str, key: str) -> dict[str, Any] | None:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)[:200]
+        record = self.records.read(f"markers/{kind}/{safe}.json")
+        return record.data if record else None
+
+    # watchdog
+    def watchdog(self) -> Record | None:
+        return self.records.read("watchdog.json")
+
+    def save_watchdog(self, data: dict[str, Any], generation: int | None) -> None:
+        if generation is None:
+            self.records.create("watchdog.json", data)
+        else:
+            self.records.swap("watchdog.json", data, generation)

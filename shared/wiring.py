@@ -1,0 +1,81 @@
+"""The composition root: the only place that knows which concrete adapter stands behind each port.
+
+Everything is built on first use, so a GitHub `ping` or a refused signature imports no Google library.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Callable
+
+from shared.config import Config, Secrets
+
+
+@dataclass
+class Services:
+    config: Config
+    secrets: Secrets
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def _pick(self, name: str, build: Callable[[], Any]) -> Any:
+        return self.overrides[name] if name in self.overrides else build()
+
+    @cached_property
+    def store(self) -> Any:
+        from shared.adapters.storage import GcsRecords
+        from shared.state import StateStore
+
+        return self._pick("store", lambda: StateStore(GcsRecords(self.config.project.id, self.config.state.bucket)))
+
+    @cached_property
+    def run(self) -> Any:
+        from shared.adapters.cloudrun import GoogleCloudRun
+
+        return self._pick("run", lambda: GoogleCloudRun(self.config.project.id, self.config.project.region))
+
+    @cached_property
+    def builds(self) -> Any:
+        from shared.adapters.cloudbuild import GoogleBuilds
+
+        return self._pick("builds", lambda: GoogleBuilds(self.config.project.id))
+
+    @cached_property
+    def objects(self) -> Any:
+        from shared.adapters.storage import GcsObjects
+
+        return self._pick("objects", lambda: GcsObjects(self.config.project.id))
+
+    @cached_property
+    def publisher(self) -> Any:
+        from shared.adapters.pubsub import GooglePublisher
+
+        return self._pick("publisher", lambda: GooglePublisher(self.config.project.id))
+
+    @cached_property
+    def metrics(self) -> Any:
+        from shared.adapters.monitoring import GoogleMetrics
+
+        return self._pick("metrics", lambda: GoogleMetrics(self.config.project.id))
+
+    @cached_property
+    def http(self) -> Any:
+        from shared.adapters.http_probe import UrllibHttp
+
+        return self._pick("http", UrllibHttp)
+
+    @cached_property
+    def notifier(self) -> Any:
+        from shared.adapters.slack import notifier_for
+
+        return self._pick(
+            "notifier",
+            lambda: notifier_for(
+                self.secrets.slack_bot_token,
+                self.secrets.slack_webhook_url,
+                self.config.slack.channel,
+                self.config.slack.timeout_seconds,
+            ),
+        )
