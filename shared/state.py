@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,17 +22,32 @@ _CAS_ATTEMPTS = 8
 
 @dataclass(frozen=True)
 class Pointer:
+    """What serves now, what served before it, and when each release started serving (rollbacks included)."""
+
     live: str | None = None
     previous: str | None = None
-    order: tuple[str, ...] = ()  # tags in the order they went live (a tag may appear again when rolled back to)
+    timeline: tuple[tuple[str, float], ...] = ()
     changed_at: float = 0.0
 
+    def live_at(self, when: float) -> str | None:
+        """The release that was serving at `when` (None before the first release)."""
+        serving = None
+        for tag, since in self.timeline:
+            if since <= when:
+                serving = tag
+        return serving
+
+    def moved_to(self, tag: str, previous: str | None, now: float) -> "Pointer":
+        return Pointer(live=tag, previous=previous, timeline=self.timeline + ((tag, now),), changed_at=now)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"live": self.live, "previous": self.previous, "order": list(self.order), "changed_at": self.changed_at}
+        return {"live": self.live, "previous": self.previous, "timeline": [list(item) for item in self.timeline],
+                "changed_at": self.changed_at}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Pointer":
-        return cls(data.get("live"), data.get("previous"), tuple(data.get("order", ())), float(data.get("changed_at", 0)))
+        timeline = tuple((str(tag), float(at)) for tag, at in data.get("timeline", ()))
+        return cls(data.get("live"), data.get("previous"), timeline, float(data.get("changed_at", 0)))
 
 
 @dataclass(frozen=True)
@@ -156,10 +170,10 @@ class StateStore:
         self._swap("lease.json", apply)
         return outcome["answer"]
 
-    def hold_lease(self, tag: str, owner: str) -> bool:
+    def hold_lease(self, tag: str, owner: str, now: float) -> bool:
         """Whether `owner` still holds the lease for `tag` (checked before every traffic change)."""
         lease = self.lease()
-        return lease is not None and lease.tag == tag and lease.owner == owner and lease.expires > time.time()
+        return lease is not None and lease.tag == tag and lease.owner == owner and lease.expires > now
 
     def end_lease(self, tag: str) -> None:
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -168,6 +182,22 @@ class StateStore:
             return {"tag": "", "owner": "", "expires": 0}
 
         self._swap("lease.json", apply)
+
+    def take_rollback_lease(self, owner: str, now: float, ttl: float) -> tuple[str, Lease | None]:
+        """Takes the lease for a rollback; returns the answer and the deploy's lease it displaced, if any."""
+        seen: dict[str, Any] = {"answer": TAKE, "displaced": None}
+
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            current = Lease(data["tag"], data.get("owner", ""), float(data["expires"])) if data and data.get("tag") else None
+            seen["answer"] = decide_rollback_lease(current, owner, now)
+            if seen["answer"] != TAKE:
+                return None
+            live_deploy = current is not None and current.tag != ROLLBACK_HOLDER and current.expires > now
+            seen["displaced"] = current if live_deploy else None
+            return Lease(ROLLBACK_HOLDER, owner, now + ttl).to_dict()
+
+        self._swap("lease.json", apply)
+        return seen["answer"], seen["displaced"]
 
     # queue: the newest waiting tag
     def wait_in_queue(self, tag: str, is_newer: Callable[[str, str], bool]) -> str | None:
@@ -225,3 +255,15 @@ class StateStore:
             self.records.create("watchdog.json", data)
         else:
             self.records.swap("watchdog.json", data, generation)
+
+
+ROLLBACK_HOLDER = "rollback"
+
+
+def decide_rollback_lease(current: Lease | None, owner: str, now: float) -> str:
+    """A rollback takes precedence over a deploy in flight (which stops before its next traffic change), but two
+    rollbacks never run at once: the second waits and then finds its `from` no longer live (pure)."""
+    if current is None or current.expires <= now or current.tag != ROLLBACK_HOLDER:
+        return TAKE
+    return TAKE if current.owner == owner else BUSY
+

@@ -114,7 +114,7 @@ class Pipeline:
         return self._update(lambda r: None if step in r.steps and edge in r.steps[step] else r.with_step(step, edge, now))
 
     def _guard_traffic(self) -> None:
-        if not self.store.hold_lease(self.tag, self.owner):
+        if not self.store.hold_lease(self.tag, self.owner, self._now()):
             raise Stopped(f"{self.tag} no longer holds the deploy lease")
 
     # -- the drive loop ---------------------------------------------------------------------------------------
@@ -368,6 +368,7 @@ class Pipeline:
         uri = self.s.run.service(self.config.api.service).uri
         deadline = time.monotonic() + deploy.bake_seconds
         while True:
+            self._guard_traffic()
             ok, detail = self._probe(uri)
             if not ok:
                 self._fail(f"Health failed while verifying: {detail}; rolled back", restore=True)
@@ -376,13 +377,14 @@ class Pipeline:
                 break
             self.s.sleep(deploy.probe_interval_seconds)
         self._step("verify", "finished")
+        self._guard_traffic()
         now = self._now()
         previous_live = release.previous.get("tag")
 
         def point(pointer: Pointer) -> Pointer | None:
             if pointer.live == self.tag:
                 return None
-            return Pointer(live=self.tag, previous=pointer.live, order=pointer.order + (self.tag,), changed_at=now)
+            return pointer.moved_to(self.tag, pointer.live, now)
 
         self.store.move_pointer(point)
         release = self._move(LIVE)

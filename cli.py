@@ -1,0 +1,114 @@
+"""The command line for people: `python main.py --help`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from shared.errors import ConfigError, TagshipError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python main.py",
+        description="tagship: push a git tag, and the release ships itself (Cloud Run API + worker, migrations, "
+        "frontend), watched and rolled back when it misbehaves.",
+    )
+    parser.add_argument("--config", help="config file (default: $TAGSHIP_CONFIG or ./tagship.toml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run the whole story on the local cloud (no Google account needed)")
+    demo.add_argument("--quick", action="store_true", help="only the deploy part of the story")
+    status = sub.add_parser("status", help="what is live, what is in flight")
+    status.add_argument("--json", action="store_true")
+    history = sub.add_parser("history", help="releases with their states, durations and who pushed")
+    history.add_argument("--json", action="store_true")
+    rollback = sub.add_parser("rollback", help="ask the rollback function to roll back (publishes the request)")
+    rollback.add_argument("--to", default="previous", help="a tag, or 'previous' (default)")
+    rollback.add_argument("--reason", required=True)
+    rollback.add_argument("--by", default=None, help="who asks (default: $USER)")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from localcloud.demo import run_demo
+
+        return run_demo(quick=args.quick)
+    try:
+        from shared import config as config_module
+
+        config = config_module.load(args.config)
+    except ConfigError as error:
+        print(f"tagship: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "status":
+            return _status(config, args.json)
+        if args.command == "history":
+            return _history(config, args.json)
+        if args.command == "rollback":
+            return _rollback(config, args)
+    except TagshipError as error:
+        print(f"tagship: {error}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def _store(config: Any) -> Any:
+    from shared.adapters.storage import GcsRecords
+    from shared.state import StateStore
+
+    return StateStore(GcsRecords(config.project.id, config.state.bucket))
+
+
+def _status(config: Any, as_json: bool) -> int:
+    store = _store(config)
+    pointer = store.pointer()
+    lease = store.lease()
+    in_flight = [r for r in store.releases() if not r.ended and r.state != "live"]
+    watchdog = store.watchdog()
+    data = {
+        "live": pointer.live,
+        "previous": pointer.previous,
+        "in_flight": [{"tag": r.tag, "state": r.state, "waiting": r.waiting} for r in in_flight],
+        "lease": lease.to_dict() if lease else None,
+        "watchdog": watchdog.data if watchdog else None,
+    }
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"live:      {pointer.live or '(nothing deployed by tagship yet)'}")
+    print(f"previous:  {pointer.previous or '-'}")
+    for item in data["in_flight"]:
+        print(f"in flight: {item['tag']} ({item['state']}{', waiting' if item['waiting'] else ''})")
+    if watchdog:
+        print(f"watchdog:  {watchdog.data.get('status', 'unknown')} since {watchdog.data.get('since')}")
+    return 0
+
+
+def _history(config: Any, as_json: bool) -> int:
+    from shared.messages import duration
+
+    releases = _store(config).releases()
+    if as_json:
+        print(json.dumps([r.to_dict() for r in releases], indent=2))
+        return 0
+    print(f"{'tag':<12} {'state':<12} {'took':>9}  {'pushed by':<12} error")
+    for release in releases:
+        took = duration(release.history[-1][1] - release.created_at) if release.history else "-"
+        print(f"{release.tag:<12} {release.state:<12} {took:>9}  {release.pushed_by:<12} {release.error}")
+    return 0
+
+
+def _rollback(config: Any, args: Any) -> int:
+    import getpass
+
+    from shared.adapters.pubsub import GooglePublisher
+
+    live = _store(config).pointer().live
+    request = {"to": args.to, "from": live, "reason": args.reason, "requested_by": args.by or getpass.getuser()}
+    message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, request)
+    print(f"rollback requested ({message_id}): {live or '-'} -> {args.to}. Watch the release thread in Slack.")
+    return 0

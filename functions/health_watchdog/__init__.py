@@ -1,0 +1,134 @@
+"""health_watchdog: every tick (Cloud Scheduler via Pub/Sub), probe what users touch, judge, remember, and act.
+
+The probes and Monitoring figures are the only I/O; `shared.health.diagnose` and `decide_watchdog` decide. Slack
+hears only of changes; a rollback is asked for (never done here) when the fresh release is the likely culprit.
+"""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urljoin
+
+from shared.errors import PreconditionFailed, TagshipError
+from shared.health import MetricsReading, ProbeResult, WatchdogState, decide_watchdog, diagnose
+from shared.log import Logger
+from shared.release import ROLLED_BACK
+from shared.wiring import Services
+
+_ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
+
+
+def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger) -> str:
+    config = services.config
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        probes_future = pool.submit(probe_all, services)
+        metrics_future = pool.submit(read_metrics, services, log)
+        probes, metrics = probes_future.result(), metrics_future.result()
+    diagnosis = diagnose(probes, metrics, config.watchdog)
+    store = services.store
+    record = store.watchdog()
+    state = WatchdogState.from_dict(record.data) if record else WatchdogState.from_dict({})
+    pointer = store.pointer()
+    live = pointer.live
+    live_since = None
+    for tag, since in pointer.timeline:
+        if tag == live:
+            live_since = since
+    previous_good = pointer.previous
+    if previous_good:
+        found = store.release(previous_good)
+        if found is None or found[0].state == ROLLED_BACK:
+            previous_good = None
+    now = services.clock()
+    decision = decide_watchdog(
+        state, diagnosis, live_tag=live, live_since=live_since, previous_good_tag=previous_good, now=now,
+        config=config.watchdog, automatic_rollback=config.rollback.automatic,
+    )
+    try:
+        store.save_watchdog(decision.new_state.to_dict(), record.generation if record else None)
+    except PreconditionFailed:
+        log.info("another tick judged at the same time; this one stands down")
+        return "concurrent tick"
+    log = log.bind(tag=live)
+    log.info("health judged", verdict=diagnosis.verdict.name.lower(), reasons=list(diagnosis.reasons))
+    if decision.alert is not None:
+        thread_note = ""
+        found = store.release(live) if live else None
+        if found and found[0].slack_ts and found[0].slack_ts != "pending":
+            thread_note = f" (release {live})"
+        services.notifier.post(decision.alert.text + thread_note)
+        log.warning("health alert", kind=decision.alert.kind)
+    if decision.rollback_from:
+        services.publisher.publish(
+            config.topics.rollback,
+            {"to": "previous", "from": decision.rollback_from, "reason": "; ".join(diagnosis.reasons) or "unhealthy",
+             "requested_by": "health_watchdog", "trigger": "watchdog"},
+        )
+        log.warning("rollback requested", from_tag=decision.rollback_from)
+    return diagnosis.verdict.name.lower()
+
+
+def probe_all(services: Services) -> list[ProbeResult]:
+    config = services.config
+    http = services.http
+    timeout = config.deploy.probe_timeout_seconds
+    results: list[ProbeResult] = []
+    try:
+        api_url = services.run.service(config.api.service).uri.rstrip("/")
+    except TagshipError as error:
+        return [ProbeResult("api_health", False, f"Cloud Run service unreadable: {error}", None)]
+    health = http.request(api_url + config.api.health_path, timeout=timeout)
+    results.append(ProbeResult("api_health", health.status == 200,
+                               "ok" if health.status == 200 else f"{config.api.health_path} answered {health.status or health.error}",
+                               health.latency_ms))
+    detailed = http.request(api_url + config.api.detailed_health_path, timeout=timeout)
+    results.append(ProbeResult("api_detailed", detailed.status == 200, _components(detailed.status, detailed.body),
+                               detailed.latency_ms))
+    frontend = http.request(config.frontend.url, timeout=timeout)
+    results.append(ProbeResult("frontend", frontend.status == 200,
+                               "ok" if frontend.status == 200 else f"frontend answered {frontend.status or frontend.error}",
+                               frontend.latency_ms))
+    if frontend.status == 200:
+        missing = []
+        for asset in sorted(set(_ASSET.findall(frontend.body.decode("utf-8", "replace")))):
+            answer = http.request(urljoin(config.frontend.url, asset), timeout=timeout)
+            if answer.status != 200:
+                missing.append(asset)
+        results.append(ProbeResult("frontend_assets", not missing,
+                                   "ok" if not missing else f"missing assets: {', '.join(missing)}", None))
+    origin = config.frontend_origin
+    preflight = http.request(
+        api_url + config.api.health_path, method="OPTIONS", timeout=timeout,
+        headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
+    )
+    allowed = preflight.headers.get("access-control-allow-origin") in (origin, "*")
+    results.append(ProbeResult("cors", allowed, "ok" if allowed else f"CORS preflight from {origin} not allowed",
+                               preflight.latency_ms))
+    return results
+
+
+def _components(status: int, body: bytes) -> str:
+    import json
+
+    if status == 200:
+        return "ok"
+    try:
+        data = json.loads(body)
+        components = data.get("components", data)
+        failing = [f"{k}: {v}" for k, v in components.items() if v != "ok" and k != "status"]
+        if failing:
+            return ", ".join(failing)
+    except (ValueError, AttributeError):
+        pass
+    return f"answered {status}"
+
+
+def read_metrics(services: Services, log: Logger) -> MetricsReading | None:
+    config = services.config
+    try:
+        figures = services.metrics.figures(config.api.service, config.watchdog.window_seconds)
+    except TagshipError as error:
+        log.warning("Monitoring unreadable; judging on probes only", error=str(error))
+        return None
+    return MetricsReading(figures.requests, figures.error_ratio, figures.p95_latency_ms)

@@ -1,0 +1,173 @@
+"""rollback: bring the previous release unit back (API, worker, frontend), exactly once, whatever asked.
+
+Requests arrive from people (`gcloud pubsub topics publish tagship-rollback ...` or `main.py rollback`), from the
+watchdog, and from Cloud Monitoring incidents. One rollback runs at a time (the lease, which it takes from a deploy
+in flight); a request is planned against the pointer under that lease, so a duplicate or a second alarm about the
+same release finds its `from` no longer live and only says so.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from shared.adapters.cloudrun import TrafficTarget
+from shared.errors import LeaseHeld, TagshipError, TransientError
+from shared.log import Logger
+from shared.messages import duration
+from shared.release import LIVE, ROLLED_BACK, VERIFYING, Release
+from shared.rollback_request import (
+    IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger, parse_rollback_message,
+    plan_rollback,
+)
+from shared.state import BUSY, Pointer
+from shared.wiring import Services
+
+from functions.deploy_progress.pipeline import BASELINE, Pipeline, refresh_root, reply
+
+LEASE_SECONDS = 300.0
+
+
+def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger) -> str:
+    message = parse_rollback_message(data, attributes)
+    if isinstance(message, TestNotice):
+        services.notifier.post(":test_tube: Cloud Monitoring test notification received on the rollback topic: the channel works. Nothing rolled back.")
+        return "test notification"
+    if isinstance(message, IncidentNotice):
+        request = _from_incident(services, message, log)
+        if request is None:
+            return "incident reported"
+    else:
+        request = message
+    return Rollback(services, request, message_id, log.bind(trigger=request.trigger)).run()
+
+
+def _from_incident(services: Services, notice: IncidentNotice, log: Logger) -> RollbackRequest | None:
+    log = log.bind(incident=notice.incident_id, policy=notice.policy_name, trigger="alert")
+    if not services.store.mark_once("incident", f"{notice.incident_id}-{notice.state}", {"policy": notice.policy_name}):
+        log.info("incident already handled", state=notice.state)
+        return None
+    trigger = is_rollback_trigger(notice, services.config.rollback)
+    if notice.state != "open" or not trigger:
+        verb = "closed" if notice.state == "closed" else "opened"
+        note = "" if trigger or notice.state == "closed" else " (this policy is not a rollback trigger)"
+        services.notifier.post(f":rotating_light: Incident {verb}: {notice.policy_name}: {notice.summary}{note} <{notice.url}|incident>")
+        log.info("incident reported", state=notice.state, rollback_trigger=trigger)
+        return None
+    pointer = services.store.pointer()
+    return RollbackRequest(
+        to="previous",
+        from_tag=pointer.live,
+        reason=f"alert {notice.policy_name}: {notice.summary}",
+        requested_by=notice.policy_name,
+        trigger="alert",
+    )
+
+
+class Rollback:
+    def __init__(self, services: Services, request: RollbackRequest, message_id: str, log: Logger) -> None:
+        self.s = services
+        self.store = services.store
+        self.config = services.config
+        self.request = request
+        self.owner = f"rollback-{message_id or time.time()}"
+        self.message_id = message_id
+        self.log = log
+
+    def run(self) -> str:
+        if self.message_id and self.store.marker("rollback-message", self.message_id):
+            self.log.info("rollback request already handled (redelivery)")
+            return "duplicate delivery"
+        started = self.s.clock()
+        answer, displaced = self.store.take_rollback_lease(self.owner, started, LEASE_SECONDS)
+        if answer == BUSY:
+            raise LeaseHeld("another rollback is running; this request waits its turn")
+        try:
+            outcome = self._plan_and_apply(started, displaced)
+        except TagshipError as error:
+            if error.transient:
+                raise  # keep the lease for this message: its redelivery takes it again
+            self._end()
+            raise
+        self._end()
+        self.store.mark_once("rollback-message", self.message_id or self.owner, {"outcome": outcome})
+        return outcome
+
+    def _end(self) -> None:
+        self.store.end_lease("rollback")
+        waiting = self.store.take_from_queue()
+        if waiting:
+            self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": waiting})
+
+    def _facts(self) -> dict[str, ReleaseFacts]:
+        facts = {}
+        api, worker = self.config.api.service, self.config.worker.service
+        for release in self.store.releases():
+            went_live = release.at(LIVE) is not None
+            present = False
+            if went_live and release.revisions.get("api") and release.revisions.get("worker"):
+                present = bool(self.s.run.revision_ready(api, release.revisions["api"])) and bool(
+                    self.s.run.revision_ready(worker, release.revisions["worker"]))
+            facts[release.tag] = ReleaseFacts(release.tag, release.state, went_live, present)
+        return facts
+
+    def _plan_and_apply(self, started: float, displaced: Any) -> str:
+        pointer = self.store.pointer()
+        request = self.request
+        if request.from_tag is None and pointer.live is not None:
+            request = RollbackRequest(request.to, pointer.live, request.reason, request.requested_by, request.trigger)
+        plan = plan_rollback(request, live=pointer.live, previous=pointer.previous, releases=self._facts(),
+                             already_done_from=frozenset())
+        if not isinstance(plan, RollbackPlan):
+            self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag)
+            self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {request.requested_by}): {plan.reason}")
+            return f"refused: {plan.reason}"
+        log = self.log.bind(tag=plan.from_tag)
+        if displaced is not None:
+            log.warning("rollback takes over from the deploy in flight", deploy=displaced.tag)
+        bad_found = self.store.release(plan.from_tag)
+        target_found = self.store.release(plan.to_tag)
+        if bad_found is None or target_found is None:
+            raise TransientError(f"rollback {plan.from_tag} -> {plan.to_tag}: a release record is missing")
+        bad, target = bad_found[0], target_found[0]
+        self._apply(target)
+        now = self.s.clock()
+        self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
+        bad = self.store.update_release(plan.from_tag, lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}") if r.state in (LIVE, VERIFYING) else None) or bad
+        took = self.s.clock() - started
+        log.warning("rolled back", to=plan.to_tag, reason=plan.reason, requested_by=plan.requested_by, seconds=round(took, 3))
+        text = (f":rewind: *Rolled back* {plan.from_tag} → {plan.to_tag} (API, worker and frontend) in {duration(took)}\n"
+                f"why: {plan.reason}\nby: {plan.requested_by} ({plan.trigger})")
+        if bad.steps.get("migrate"):
+            text += (f"\n:warning: {plan.from_tag} ran migrations: the schema stays migrated, so {plan.to_tag}'s code "
+                     "must stay compatible with it.")
+        reply(self.s, bad, text)
+        refresh_root(self.s, bad)
+        self.s.notifier.post(text)
+        return f"rolled back {plan.from_tag} -> {plan.to_tag}"
+
+    def _apply(self, target: Release) -> None:
+        """API and worker traffic to the target's revisions (checked ready first), then its frontend."""
+        run = self.s.run
+        api, worker = self.config.api.service, self.config.worker.service
+        for service, role in ((api, "api"), (worker, "worker")):
+            revision = target.revisions.get(role)
+            if not revision or not run.revision_ready(service, revision):
+                raise TransientError(f"{target.tag}'s {role} revision {revision} is not ready")
+        for service, role in ((api, "api"), (worker, "worker")):
+            run.set_traffic(service, [TrafficTarget(target.revisions[role], 100)])
+        prefix = f"{self.config.frontend.releases_prefix}{target.tag or BASELINE}/"
+        Pipeline(self.s, target.tag, self.owner, self.log).publish_frontend(prefix)
+
+
+def _before(pointer: Pointer, tag: str, store: Any) -> str | None:
+    """The release that served before `tag` last started serving, skipping rolled-back ones: the next 'previous'."""
+    tags = [t for t, _ in pointer.timeline]
+    if tag in tags:
+        index = len(tags) - 1 - tags[::-1].index(tag)
+        for candidate in reversed(tags[:index]):
+            if candidate == tag:
+                continue
+            found = store.release(candidate)
+            if found and found[0].state != ROLLED_BACK:
+                return candidate
+    return None

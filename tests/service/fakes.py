@@ -1,0 +1,236 @@
+"""Recording fakes of tagship's own ports, for service tests that assert on outcomes."""
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.adapters.cloudrun import ExecutionState, ServiceState, TrafficTarget
+from shared.adapters.http_probe import HttpAnswer
+from shared.adapters.slack import MessageRef
+from shared.adapters.storage import Record, StoredObject
+from shared.config import Secrets, load
+from shared.errors import NotFound, PreconditionFailed
+from shared.state import StateStore
+from shared.wiring import Services
+
+
+class FakeRecords:
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[dict[str, Any], int]] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def read(self, name: str) -> Record | None:
+        with self._lock:
+            if name not in self.objects:
+                return None
+            data, generation = self.objects[name]
+            return Record(copy.deepcopy(data), generation)
+
+    def _write(self, name: str, data: dict[str, Any], generation: int) -> Record:
+        with self._lock:
+            current = self.objects.get(name)
+            if (generation == 0 and current is not None) or (generation and (current is None or current[1] != generation)):
+                raise PreconditionFailed(f"{name}: generation {generation} does not match")
+            self._generation += 1
+            self.objects[name] = (copy.deepcopy(data), self._generation)
+            return Record(copy.deepcopy(data), self._generation)
+
+    def create(self, name: str, data: dict[str, Any]) -> Record:
+        return self._write(name, data, 0)
+
+    def swap(self, name: str, data: dict[str, Any], generation: int) -> Record:
+        return self._write(name, data, generation)
+
+    def list(self, prefix: str) -> list[str]:
+        with self._lock:
+            return sorted(name for name in self.objects if name.startswith(prefix))
+
+
+@dataclass
+class FakeService:
+    revisions: dict[str, str]  # revision -> image
+    traffic: dict[str, int]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class FakeRun:
+    """Cloud Run in memory: revisions by name, traffic by percent, executions that end as told."""
+
+    def __init__(self, services: dict[str, str], job: str, base_url: str = "http://run.test") -> None:
+        self.services = {name: FakeService({f"{name}-00001-abc": "image@initial"}, {f"{name}-00001-abc": 100})
+                         for name in services}
+        self.base_url = base_url
+        self.job = job
+        self.executions: list[dict[str, Any]] = []
+        self.migration_outcome = "ok"
+        self.calls: list[tuple[str, Any]] = []
+
+    def service(self, service: str) -> ServiceState:
+        svc = self.services[service]
+        latest = list(svc.revisions)[-1]
+        return ServiceState(service, f"{self.base_url}/s/{service}", svc.revisions[latest], dict(svc.traffic),
+                            dict(svc.tags), {t: f"{self.base_url}/t/{t}---{service}" for t in svc.tags}, latest)
+
+    def revision_ready(self, service: str, revision: str) -> bool | None:
+        return True if revision in self.services[service].revisions else None
+
+    def deploy_revision(self, service: str, revision: str, image: str, *, tag: str, command: tuple[str, ...] = (),
+                        with_traffic: bool = False) -> ServiceState:
+        self.calls.append(("deploy_revision", (service, revision)))
+        svc = self.services[service]
+        svc.revisions.setdefault(revision, image)
+        svc.tags[tag] = revision
+        if with_traffic:
+            svc.traffic = {revision: 100}
+        return self.service(service)
+
+    def set_traffic(self, service: str, targets: list[TrafficTarget]) -> ServiceState:
+        self.calls.append(("set_traffic", (service, tuple((t.revision, t.percent) for t in targets))))
+        svc = self.services[service]
+        for target in targets:
+            if target.revision not in svc.revisions:
+                raise NotFound(target.revision)
+        svc.traffic = {t.revision: t.percent for t in targets if t.percent}
+        return self.service(service)
+
+    def start_migration(self, job: str, image: str, command: tuple[str, ...]) -> str:
+        name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.executions) + 1:05d}"
+        self.executions.append({"name": name, "image": image, "outcome": self.migration_outcome})
+        return name
+
+    def _state(self, execution: dict[str, Any]) -> ExecutionState:
+        ok = execution["outcome"] == "ok"
+        return ExecutionState(execution["name"], True, ok, "" if ok else "relation already exists", execution["image"])
+
+    def execution(self, name: str) -> ExecutionState:
+        return next(self._state(e) for e in self.executions if e["name"] == name)
+
+    def find_execution(self, job: str, image: str) -> ExecutionState | None:
+        for execution in reversed(self.executions):
+            if execution["image"] == image:
+                return self._state(execution)
+        return None
+
+    def serving(self, service: str) -> str:
+        traffic = self.services[service].traffic
+        return max(traffic, key=traffic.get)
+
+
+class FakeObjects:
+    def __init__(self) -> None:
+        self.buckets: dict[str, dict[str, tuple[bytes, str]]] = {}
+        self.copies: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def put(self, bucket: str, name: str, data: bytes) -> None:
+        import hashlib
+
+        with self._lock:
+            self.buckets.setdefault(bucket, {})[name] = (data, hashlib.md5(data).hexdigest())
+
+    def list(self, bucket: str, prefix: str = "") -> list[StoredObject]:
+        with self._lock:
+            return [StoredObject(name, md5, len(data), None) for name, (data, md5) in sorted(self.buckets.get(bucket, {}).items())
+                    if name.startswith(prefix)]
+
+    def copy(self, source_bucket: str, source: str, bucket: str, name: str, *, cache_control: str) -> None:
+        with self._lock:
+            self.copies.append((source, name))
+            self.buckets.setdefault(bucket, {})[name] = self.buckets[source_bucket][source]
+
+    def live(self, bucket: str) -> dict[str, str]:
+        return {o.name: o.md5_hash or "" for o in self.list(bucket)}
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, topic: str, payload: dict[str, Any], attributes: dict[str, str] | None = None) -> str:
+        self.published.append((topic, payload))
+        return str(len(self.published))
+
+
+class FakeNotifier:
+    def __init__(self, down: bool = False) -> None:
+        self.posts: list[tuple[str, MessageRef | None]] = []
+        self.updates: dict[str, str] = {}
+        self.down = down
+
+    def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
+        if self.down:
+            return None
+        self.posts.append((text, thread))
+        return MessageRef("C1", f"{len(self.posts)}.0")
+
+    def update(self, ref: MessageRef, text: str) -> bool:
+        if self.down:
+            return False
+        self.updates[ref.ts] = text
+        return True
+
+    def thread(self, ts: str) -> list[str]:
+        return [text for text, ref in self.posts if ref is not None and ref.ts == ts]
+
+
+class FakeHttp:
+    """Answers health probes per URL prefix: `unhealthy` holds the prefixes that fail."""
+
+    def __init__(self) -> None:
+        self.unhealthy: set[str] = set()
+        self.requests: list[str] = []
+
+    def request(self, url: str, *, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 5.0) -> HttpAnswer:
+        self.requests.append(url)
+        if any(url.startswith(prefix) for prefix in self.unhealthy):
+            return HttpAnswer(503, b'{"status":"error","components":{"db":"error: connection refused"}}', {}, 1.0)
+        return HttpAnswer(200, b'{"status":"ok","components":{"db":"ok","redis":"ok","celery":"ok"}}',
+                          {"access-control-allow-origin": "https://app.botbalance.io"}, 1.0)
+
+
+class World:
+    """Every port faked, wired into the real Services."""
+
+    def __init__(self, *, slack_down: bool = False) -> None:
+        base = load()
+        self.config = base.replace(deploy={"smoke_timeout_seconds": 0.05, "smoke_interval_seconds": 0.01,
+                                           "bake_seconds": 0.0, "probe_interval_seconds": 0.01})
+        self.records = FakeRecords()
+        self.store = StateStore(self.records)
+        self.run = FakeRun([self.config.api.service, self.config.worker.service], self.config.migrations.job)
+        self.objects = FakeObjects()
+        self.publisher = FakePublisher()
+        self.notifier = FakeNotifier(down=slack_down)
+        self.http = FakeHttp()
+        self.now = 1000.0
+        self.services = Services(
+            config=self.config, secrets=Secrets("secret", None, None), clock=self.clock, sleep=lambda s: None,
+            overrides={"store": self.store, "run": self.run, "objects": self.objects, "publisher": self.publisher,
+                       "notifier": self.notifier, "http": self.http},
+        )
+        self.objects.put(self.config.frontend.bucket, "index.html", b"<html>manual</html>")
+
+    def clock(self) -> float:
+        self.now += 0.5
+        return self.now
+
+    def built(self, tag: str, commit: str = "c0ffee", *, files: dict[str, bytes] | None = None) -> None:
+        """A release whose build succeeded: its record, its image, its frontend uploaded to its prefix."""
+        from shared.release import new_release
+
+        release = new_release(tag, commit, "alice", f"d-{tag}", self.clock()).but(
+            build_id=f"b-{tag}", image=f"image@{tag}")
+        self.store.create_release(release)
+        prefix = f"{self.config.frontend.releases_prefix}{tag}/"
+        for path, data in (files or {"index.html": f"<html>{tag}</html>".encode(),
+                                     f"assets/index-{tag.replace('.', '')}abcdef.js": tag.encode(),
+                                     "assets/vendor-00000000.js": b"vendor"}).items():
+            self.objects.put(self.config.state.bucket, prefix + path, data)
+
+    def state(self, tag: str) -> str:
+        found = self.store.release(tag)
+        assert found is not None
+        return found[0].state
