@@ -56,8 +56,12 @@ def _guarded(scenario: Scenario, method: str, fn: Callable[[Any], Any]) -> Calla
         if code is not None:
             context.abort(grpc.StatusCode[code], f"injected fault on {method}")
         try:
-            return fn(request)
+            response = fn(request)
         except Abort as abort:
             context.abort(abort.code, abort.message)
+        code = scenario.take_fault_after_effect(method)
+        if code is not None:
+            context.abort(grpc.StatusCode[code], f"injected fault on {method} after its effect")
+        return response
 
     return handle

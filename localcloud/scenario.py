@@ -41,6 +41,7 @@ def digest_for_commit(commit: str) -> str:
 class Fault:
     code: str  # a grpc.StatusCode name such as "UNAVAILABLE", or an HTTP status as text for HTTP fakes
     remaining: int  # how many calls still fail; -1 means until cleared
+    after_effect: bool = False  # the call does its work, then the answer is lost (a crash before the record)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Scenario:
     latency: dict[str, float] = field(default_factory=dict)
     _commits: dict[str, AppBehaviour] = field(default_factory=dict)
     _faults: dict[str, Fault] = field(default_factory=dict)
+    faults_fired: list[tuple[str, str, bool]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def set_commit(self, commit: str, behaviour: AppBehaviour) -> None:
@@ -80,24 +82,33 @@ class Scenario:
         if seconds > 0:
             time.sleep(seconds)
 
-    def inject_fault(self, method: str, code: str, times: int = 1) -> None:
+    def inject_fault(self, method: str, code: str, times: int = 1, *, after_effect: bool = False) -> None:
         """Makes the next `times` calls of `method` (e.g. "google.cloud.run.v2.Services/UpdateService",
-        "slack/chat.postMessage") fail with `code`; times=-1 fails until `clear_fault`."""
+        "slack/chat.postMessage") fail with `code`; times=-1 fails until `clear_fault`. With `after_effect` the
+        call takes effect first and only its answer fails: the caller crashed between effect and record."""
         with self._lock:
-            self._faults[method] = Fault(code, times)
+            self._faults[method] = Fault(code, times, after_effect)
 
     def clear_fault(self, method: str) -> None:
         with self._lock:
             self._faults.pop(method, None)
 
     def take_fault(self, method: str) -> str | None:
-        """The code this call must fail with, if a fault is armed for it (consumes one)."""
+        """The code this call must fail with before doing anything, if such a fault is armed (consumes one)."""
+        return self._take(method, after_effect=False)
+
+    def take_fault_after_effect(self, method: str) -> str | None:
+        """The code this call must fail with after doing its work, if such a fault is armed (consumes one)."""
+        return self._take(method, after_effect=True)
+
+    def _take(self, method: str, *, after_effect: bool) -> str | None:
         with self._lock:
             fault = self._faults.get(method)
-            if fault is None:
+            if fault is None or fault.after_effect != after_effect:
                 return None
             if fault.remaining > 0:
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     del self._faults[method]
+            self.faults_fired.append((method, fault.code, after_effect))
             return fault.code
