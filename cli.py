@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", default="previous", help="a tag, or 'previous' (default)")
     rollback.add_argument("--reason", required=True)
     rollback.add_argument("--by", default=None, help="who asks (default: $USER)")
+    setup = sub.add_parser("setup", help="print (or --apply) the gcloud commands that install tagship")
+    setup.add_argument("--apply", action="store_true", help="run them, showing each, stopping at the first failure")
+    setup.add_argument("--source", default=".", help="directory the functions are deployed from (default: .)")
     return parser
 
 
@@ -50,6 +53,8 @@ def main(argv: list[str]) -> int:
             return _history(config, args.json)
         if args.command == "rollback":
             return _rollback(config, args)
+        if args.command == "setup":
+            return _setup(config, args)
     except TagshipError as error:
         print(f"tagship: {error}", file=sys.stderr)
         return 1
@@ -111,4 +116,33 @@ def _rollback(config: Any, args: Any) -> int:
     request = {"to": args.to, "from": live, "reason": args.reason, "requested_by": args.by or getpass.getuser()}
     message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, request)
     print(f"rollback requested ({message_id}): {live or '-'} -> {args.to}. Watch the release thread in Slack.")
+    return 0
+
+
+def _setup(config: Any, args: Any) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from shared.install_plan import WEBHOOK_SECRET, alert_policy, plan
+
+    policy = Path("tagship-alert-policy.json")
+    policy.write_text(json.dumps(alert_policy(config), indent=2) + "\n")
+    steps = plan(config, args.source)
+    print(f"# tagship setup for project {config.project.id} ({config.project.region}); alert policy written to {policy}")
+    for step in steps:
+        print(f"\n# {step.title}" + (f": {step.reason}" if step.reason else ""))
+        print(step.shell())
+        if not args.apply:
+            continue
+        if step.check is not None and subprocess.run(step.check, capture_output=True).returncode == 0:
+            print("#   already there: skipped")
+            continue
+        done = subprocess.run(step.command)
+        if done.returncode != 0:
+            print(f"tagship: stopped: that command exited {done.returncode}", file=sys.stderr)
+            return done.returncode
+    print("\n# Then, in GitHub: Settings > Webhooks > Add webhook")
+    print(f"#   Payload URL: https://{config.project.region}-{config.project.id}.cloudfunctions.net/tagship-deploy-on-tag")
+    print("#   Content type: application/json; events: just the push event")
+    print(f"#   Secret: the value you stored with: gcloud secrets versions add {WEBHOOK_SECRET} --data-file=-")
     return 0

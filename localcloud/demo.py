@@ -105,6 +105,80 @@ def deploy_story(cloud: LocalCloud, narrator: Narrator) -> None:
     _thread(cloud, record)
 
 
+def _unit(cloud: LocalCloud, tag: str) -> bool:
+    slug = tag.replace(".", "-")
+    return (cloud.traffic(cloud.config.api.service) == {f"{cloud.config.api.service}-{slug}": 100}
+            and cloud.traffic(cloud.config.worker.service) == {f"{cloud.config.worker.service}-{slug}": 100})
+
+
+def _rolled_back_texts(cloud: LocalCloud) -> list[str]:
+    return [m["text"] for m in cloud.slack.messages if "Rolled back" in m["text"] and not m.get("thread_ts")]
+
+
+def rollback_story(cloud: LocalCloud, narrator: Narrator) -> None:
+    from localcloud.router import LoadGenerator
+
+    api = cloud.config.api.service
+    narrator.say("v1.3.0: a release that passes its smoke test, then degrades once it serves real traffic")
+    cloud.push_tag("v1.3.0", app="degrading", degrade_after=1.5)
+    record = _wait(cloud, _ended(cloud, "v1.3.0"), 60, "v1.3.0 to end")
+    narrator.check("v1.3.0 went live", record["state"] == "live", record.get("error", ""))
+    load = LoadGenerator(f"{cloud.router.base_url}/s/{api}", rps=30, paths=["/api/items"])
+    load.start()
+    try:
+        first_failure = None
+        ticks = 0
+        while cloud.live_tag() == "v1.3.0" and ticks < 40:
+            cloud.tick_watchdog()
+            ticks += 1
+            time.sleep(0.5)
+            watchdog = cloud.store().watchdog()
+            if first_failure is None and watchdog and watchdog.data.get("consecutive_unhealthy", 0) >= 1:
+                first_failure = time.monotonic()
+                narrator.say("  the watchdog sees the first failed probe")
+        _wait(cloud, lambda: cloud.live_tag() == "v1.2.0", 20, "v1.2.0 to be back")
+        restored = time.monotonic()
+    finally:
+        load.stop()
+    narrator.check("the watchdog rolled v1.3.0 back: API, worker and frontend on v1.2.0", _unit(cloud, "v1.2.0"),
+                   str(cloud.traffic(api)))
+    narrator.check("v1.3.0 is marked rolled back", cloud.release("v1.3.0")["state"] == "rolled_back")
+    if first_failure is not None:
+        narrator.say(f"  first failed probe to traffic restored: {restored - first_failure:.1f}s "
+                     f"(watchdog tick every 0.5s, {cloud.config.watchdog.consecutive_failures} failed checks to act)")
+    _thread(cloud, cloud.release("v1.3.0"))
+
+    narrator.say("a person rolls back one more release, as `gcloud pubsub topics publish tagship-rollback` would")
+    cloud.publish(cloud.config.topics.rollback, {"to": "previous", "from": "v1.2.0", "reason": "billing looks off",
+                                                 "requested_by": "dana"})
+    _wait(cloud, lambda: cloud.live_tag() == "v1.0.0", 20, "v1.0.0 to serve")
+    narrator.check("v1.0.0 serves again (v1.1.0 never went live, so it is skipped)", _unit(cloud, "v1.0.0"))
+    narrator.say("and forward again by tag")
+    cloud.publish(cloud.config.topics.rollback, {"to": "v1.2.0", "reason": "false alarm", "requested_by": "dana"})
+    _wait(cloud, lambda: cloud.live_tag() == "v1.2.0", 20, "v1.2.0 to serve")
+    narrator.check("v1.2.0 serves again, without being deployed again", _unit(cloud, "v1.2.0"))
+
+    narrator.say("a Cloud Monitoring incident opens on a rollback-trigger policy, then closes")
+    incident = {
+        "version": "1.2",
+        "incident": {"incident_id": "0.demo", "state": "open", "policy_name": "botbalance-api-health",
+                     "summary": "Uptime check on /api/health failing", "url": "https://console.cloud.google.com/monitoring",
+                     "started_at": int(time.time()), "policy_user_labels": {},
+                     "resource": {"type": "cloud_run_revision", "labels": {"service_name": api}}},
+    }
+    cloud.publish(cloud.config.topics.rollback, incident)
+    _wait(cloud, lambda: cloud.live_tag() == "v1.0.0", 20, "the incident's rollback")
+    narrator.check("the open incident rolled back to v1.0.0", _unit(cloud, "v1.0.0"))
+    closed = {**incident, "incident": {**incident["incident"], "state": "closed", "ended_at": int(time.time())}}
+    cloud.publish(cloud.config.topics.rollback, closed)
+    _wait(cloud, lambda: any("Incident closed" in m["text"] for m in cloud.slack.messages), 10, "the closed note")
+    narrator.check("the closed incident is only reported", cloud.live_tag() == "v1.0.0")
+    print("          channel messages:")
+    for message in cloud.slack.messages:
+        if not message.get("thread_ts"):
+            print("          • " + message["text"].splitlines()[0])
+
+
 def run_demo(quick: bool = False) -> int:
     narrator = Narrator()
     narrator.say("starting the local cloud (Pub/Sub emulator, fake-gcs-server, fakes of Cloud Run, Cloud Build, "
@@ -114,12 +188,7 @@ def run_demo(quick: bool = False) -> int:
             narrator.say(f"local cloud up in {cloud.started_in:.1f}s; cloud latencies: {LATENCY}")
             deploy_story(cloud, narrator)
             if not quick:
-                try:
-                    from localcloud.demo_rollback import rollback_story
-                except ImportError:
-                    rollback_story = None
-                if rollback_story is not None:
-                    rollback_story(cloud, narrator)
+                rollback_story(cloud, narrator)
     except DemoFailed as failure:
         narrator.say(f"DEMO FAILED: {failure}")
         return 1

@@ -53,6 +53,7 @@ class BuildConfig:
 @dataclass(frozen=True)
 class ApiConfig:
     service: str = _f("Cloud Run service of the Django API", pattern=r"^[a-z][a-z0-9-]{0,48}$")
+    url: str = _f("Public URL of the API (the uptime check probes it); empty to skip the uptime check", "", pattern=r"^(https?://.+)?$")
     health_path: str = _f("Liveness endpoint, must answer 200", "/api/health", pattern=r"^/")
     detailed_health_path: str = _f(
         "Endpoint reporting db, redis and celery", "/api/health/detailed", pattern=r"^/"
