@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", default="previous", help="a tag, or 'previous' (default)")
     rollback.add_argument("--reason", required=True)
     rollback.add_argument("--by", default=None, help="who asks (default: $USER)")
+    metrics = sub.add_parser("metrics", help="the four DORA figures over a window")
+    metrics.add_argument("--days", type=float, default=30.0)
+    metrics.add_argument("--json", action="store_true")
     setup = sub.add_parser("setup", help="print (or --apply) the gcloud commands that install tagship")
     setup.add_argument("--apply", action="store_true", help="run them, showing each, stopping at the first failure")
     setup.add_argument("--source", default=".", help="directory the functions are deployed from (default: .)")
@@ -53,6 +56,8 @@ def main(argv: list[str]) -> int:
             return _history(config, args.json)
         if args.command == "rollback":
             return _rollback(config, args)
+        if args.command == "metrics":
+            return _metrics(config, args)
         if args.command == "setup":
             return _setup(config, args)
     except TagshipError as error:
@@ -145,4 +150,28 @@ def _setup(config: Any, args: Any) -> int:
     print(f"#   Payload URL: https://{config.project.region}-{config.project.id}.cloudfunctions.net/tagship-deploy-on-tag")
     print("#   Content type: application/json; events: just the push event")
     print(f"#   Secret: the value you stored with: gcloud secrets versions add {WEBHOOK_SECRET} --data-file=-")
+    return 0
+
+
+def _metrics(config: Any, args: Any) -> int:
+    import dataclasses
+    import time
+
+    from shared.dora import dora
+    from shared.messages import duration
+
+    figures = dora(_store(config).releases(), now=time.time(), window_days=args.days)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(figures), indent=2))
+        return 0
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else duration(value)
+
+    rate = "-" if figures.change_failure_rate is None else f"{figures.change_failure_rate:.0%}"
+    print(f"over the last {figures.window_days:g} days:")
+    print(f"  deployment frequency  {figures.deployment_frequency_per_day:.2f} a day ({figures.deployments} live)")
+    print(f"  lead time (median)    {seconds(figures.lead_time_median_seconds)} from tag push to live")
+    print(f"  change failure rate   {rate}")
+    print(f"  time to restore       {seconds(figures.time_to_restore_median_seconds)} (median)")
     return 0

@@ -124,6 +124,7 @@ class LocalCloud:
                                      router_base_url="")
         self.router = Router(self.fake_run, self.scenario, frontend_origin=base.frontend_origin,
                              frontend_source=self._serve_frontend)
+        self._stack.callback(self.fake_run.close)
         self.router.start()
         self._stack.callback(self.router.stop)
         self.fake_run.router_base_url = self.router.base_url
@@ -153,6 +154,7 @@ class LocalCloud:
         for section, values in self._config_overrides.items():
             overrides.setdefault(section, {}).update(values)
         self.config = base.replace(**overrides)
+        self.router.frontend_origin = self.config.frontend_origin
         self._write_config()
 
         self._seed_world()

@@ -1,0 +1,56 @@
+"""The four DORA figures over a window, from the release records alone (pure).
+
+- deployment frequency: releases that went live per day;
+- lead time: from the tag push to live (the push stands in for the commit: GitHub's push event is what tagship sees);
+- change failure rate: of the releases that reached users (went live, or moved traffic and then failed), the share
+  rolled back or failed after traffic moved;
+- time to restore: for rolled-back releases, from the first failure seen (the watchdog's or the rollback request's
+  time, when recorded) to the traffic restored.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from shared.release import FAILED, LIVE, ROLLED_BACK, Release
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Dora:
+    window_days: float
+    deployments: int
+    deployment_frequency_per_day: float
+    lead_time_median_seconds: float | None
+    change_failure_rate: float | None
+    time_to_restore_median_seconds: float | None
+
+
+def _reached_users(release: Release) -> bool:
+    return release.at(LIVE) is not None or (release.state == FAILED and "rolled back" in release.error)
+
+
+def dora(releases: list[Release], *, now: float, window_days: float = 30.0) -> Dora:
+    since = now - window_days * DAY
+    recent = [r for r in releases if r.created_at >= since]
+    went_live = [r for r in recent if r.at(LIVE) is not None]
+    lead_times = [r.at(LIVE) - r.created_at for r in went_live]  # type: ignore[operator]
+    reached = [r for r in recent if _reached_users(r)]
+    failures = [r for r in reached if r.state == ROLLED_BACK or r.state == FAILED]
+    restores = []
+    for release in recent:
+        rolled = release.at(ROLLED_BACK)
+        if rolled is None:
+            continue
+        began = release.steps.get("incident", {}).get("started") or release.at(LIVE)
+        if began is not None:
+            restores.append(rolled - began)
+    return Dora(
+        window_days=window_days,
+        deployments=len(went_live),
+        deployment_frequency_per_day=len(went_live) / window_days if window_days else 0.0,
+        lead_time_median_seconds=statistics.median(lead_times) if lead_times else None,
+        change_failure_rate=len(failures) / len(reached) if reached else None,
+        time_to_restore_median_seconds=statistics.median(restores) if restores else None,
+    )

@@ -1,0 +1,47 @@
+import pytest
+
+from shared.dora import DAY, dora
+from shared.release import new_release
+
+NOW = 100 * DAY
+
+
+def released(tag, at, *path):
+    release = new_release(tag, "c", "alice", "d", at)
+    for state, offset in path:
+        release = release.move(state, at + offset)
+    return release
+
+
+LIVE_PATH = [("migrating", 10), ("deploying", 20), ("publishing", 30), ("verifying", 40), ("live", 60)]
+
+
+def test_no_releases_gives_no_figures_rather_than_zeros():
+    figures = dora([], now=NOW)
+    assert figures.deployments == 0
+    assert figures.lead_time_median_seconds is None
+    assert figures.change_failure_rate is None
+    assert figures.time_to_restore_median_seconds is None
+
+
+def test_counts_only_releases_inside_the_window():
+    old = released("v0", NOW - 31 * DAY, *LIVE_PATH)
+    new = released("v1", NOW - DAY, *LIVE_PATH)
+    figures = dora([old, new], now=NOW, window_days=30)
+    assert figures.deployments == 1
+    assert figures.deployment_frequency_per_day == pytest.approx(1 / 30)
+    assert figures.lead_time_median_seconds == 60
+
+
+def test_a_rolled_back_release_is_a_failed_change_and_its_restore_is_timed():
+    good = released("v1", NOW - 2 * DAY, *LIVE_PATH)
+    bad = released("v2", NOW - DAY, *LIVE_PATH, ("rolled_back", 360))
+    figures = dora([good, bad], now=NOW)
+    assert figures.change_failure_rate == 0.5
+    assert figures.time_to_restore_median_seconds == 300
+
+
+def test_a_build_failure_never_reached_users_and_is_not_a_failed_change():
+    good = released("v1", NOW - 2 * DAY, *LIVE_PATH)
+    broken = released("v2", NOW - DAY, ("failed", 30))
+    assert dora([good, broken], now=NOW).change_failure_rate == 0.0
