@@ -18,6 +18,16 @@ TARGETS = {
 SOURCE = Path(__file__).resolve().parents[1] / "main.py"
 
 
+def _quiet_handler() -> Any:
+    from werkzeug.serving import WSGIRequestHandler
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:  # the functions log for themselves
+            pass
+
+    return Quiet
+
+
 class FunctionsHost:
     def __init__(self) -> None:
         self._server: Any = None
@@ -35,14 +45,15 @@ class FunctionsHost:
             for target, kind in TARGETS.items()
         }
         root = DispatcherMiddleware(Response("tagship functions: /" + ", /".join(TARGETS), status=404), apps)
-        self._server = make_server("127.0.0.1", 0, root, threaded=True)
+        self._server = make_server("127.0.0.1", 0, root, threaded=True, request_handler=_quiet_handler())
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="functions-host", daemon=True)
         self._thread.start()
         return self
 
     def url(self, target: str) -> str:
-        return f"{self.base_url}/{target}"
+        """The target's URL (with the trailing slash its mounted app answers on without a redirect)."""
+        return f"{self.base_url}/{target}/"
 
     def stop(self) -> None:
         if self._server is not None:

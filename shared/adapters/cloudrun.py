@@ -17,9 +17,10 @@ _POLL_MAX = 2.0
 
 
 def _polling(timeout: float) -> Any:
-    from google.api_core import retry
+    """The library's own polling policy (it retries on 'not done yet'), starting faster than its 1 s default."""
+    from google.api_core.future import polling
 
-    return retry.Retry(initial=_POLL_INITIAL, maximum=_POLL_MAX, multiplier=1.5, timeout=timeout)
+    return polling.DEFAULT_POLLING.with_delay(initial=_POLL_INITIAL, maximum=_POLL_MAX, multiplier=1.5).with_timeout(timeout)
 
 
 @dataclass(frozen=True)
