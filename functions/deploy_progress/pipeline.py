@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -24,6 +25,7 @@ from shared.state import BUSY, OTHER_RELEASE, Pointer
 from shared.wiring import Services
 
 BASELINE = "_baseline"
+PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
 COPY_WORKERS = 16
 MIGRATION_BUDGET_SECONDS = 480.0  # of one invocation; a longer migration is resumed by the next message
 
@@ -33,24 +35,26 @@ class Stopped(Exception):
 
 
 def open_thread(services: Services, release: Release) -> Release:
-    """Posts the release's root message once (claimed in the record first, so duplicates post nothing)."""
+    """Posts the release's root message once: a claim with a token of our own is written first, so of two
+    concurrent status messages only the one whose claim landed posts."""
     if release.slack_ts:
         return release
-    claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts="pending"))
-    if claimed is None or claimed.slack_ts != "pending" or release.slack_ts:
+    token = f"{PENDING}{uuid.uuid4().hex}"
+    claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts=token))
+    if claimed is None or claimed.slack_ts != token:
         return claimed or release
     ref = services.notifier.post(root_text(claimed, services.clock()))
     if ref is None:
         return claimed
     return services.store.update_release(
-        release.tag, lambda r: r.but(slack_ts=ref.ts, slack_channel=ref.channel) if r.slack_ts == "pending" else None
+        release.tag, lambda r: r.but(slack_ts=ref.ts, slack_channel=ref.channel) if r.slack_ts == token else None
     ) or claimed
 
 
 def _thread(release: Release) -> Any:
     from shared.adapters.slack import MessageRef
 
-    if release.slack_ts and release.slack_ts != "pending":
+    if release.slack_ts and not release.slack_ts.startswith(PENDING):
         return MessageRef(release.slack_channel, release.slack_ts)
     return None
 

@@ -55,7 +55,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     if decision.alert is not None:
         thread_note = ""
         found = store.release(live) if live else None
-        if found and found[0].slack_ts and found[0].slack_ts != "pending":
+        if found and found[0].slack_ts and not found[0].slack_ts.startswith("pending:"):
             thread_note = f" (release {live})"
         services.notifier.post(decision.alert.text + thread_note)
         log.warning("health alert", kind=decision.alert.kind)

@@ -1,0 +1,23 @@
+import pytest
+
+from localcloud.cloud import LocalCloud
+
+LATENCY = {"build": 0.2, "migration": 0.1, "revision_ready": 0.05}
+
+
+@pytest.fixture
+def cloud():
+    with LocalCloud(latency=dict(LATENCY)) as local:
+        yield local
+
+
+def ended(cloud, tag):
+    def check():
+        record = cloud.release(tag)
+        return record if record and record["state"] in ("live", "failed", "rolled_back", "superseded") else None
+
+    return check
+
+
+def wait_ended(cloud, tag, timeout=30):
+    return cloud.wait_for(ended(cloud, tag), timeout, what=f"{tag} to end")
