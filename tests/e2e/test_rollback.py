@@ -1,0 +1,129 @@
+"""Watch it, and bring it back: the watchdog and the rollback function end to end on the local cloud."""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.e2e.conftest import wait_ended
+
+API, WORKER = "botbalance-api", "botbalance-worker"
+
+
+def serve(cloud, *tags_and_apps):
+    for tag, kwargs in tags_and_apps:
+        cloud.push_tag(tag, **kwargs)
+        record = wait_ended(cloud, tag)
+        assert record["state"] == "live", record["error"]
+
+
+def unit_on(cloud, tag):
+    slug = tag.replace(".", "-")
+    return (cloud.traffic(API) == {f"botbalance-api-{slug}": 100}
+            and cloud.traffic(WORKER) == {f"botbalance-worker-{slug}": 100})
+
+
+def drive_load(cloud, seconds, rps=40):
+    from localcloud.router import LoadGenerator
+
+    load = LoadGenerator(f"{cloud.router.base_url}/s/{API}", rps=rps, paths=["/api/items"])
+    load.start()
+    return load
+
+
+def test_a_release_that_degrades_in_its_bake_window_is_rolled_back_by_the_watchdog(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {"app": "degrading", "degrade_after": 0.5}))
+    time.sleep(1.0)
+    for _ in range(6):
+        cloud.tick_watchdog()
+        time.sleep(0.4)
+        if cloud.live_tag() == "v1.0.0":
+            break
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.0.0", 20, what="v1.0.0 back")
+    assert unit_on(cloud, "v1.0.0")
+    assert cloud.release("v1.1.0")["state"] == "rolled_back"
+    live = cloud.live_frontend()
+    staged = {b.name.split("/", 2)[2]: b.md5_hash for b in cloud.storage_client().list_blobs(
+        cloud.config.state.bucket, prefix="frontend/v1.0.0/")}
+    assert live["index.html"] == staged["index.html"]
+    texts = [m["text"] for m in cloud.slack.messages]
+    assert sum("Rolled back" in t for t in texts) == 2  # the release's thread and the channel
+
+
+def test_manual_rollback_to_previous_then_forward_by_tag(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}))
+    cloud.publish(cloud.config.topics.rollback, {"to": "previous", "from": "v1.1.0", "reason": "checkout broken",
+                                                 "requested_by": "dana"})
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.0.0", 20, what="v1.0.0 back")
+    assert unit_on(cloud, "v1.0.0")
+    cloud.publish(cloud.config.topics.rollback, {"to": "v1.1.0", "reason": "fixed in config", "requested_by": "dana"})
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.1.0", 20, what="v1.1.0 forward")
+    assert unit_on(cloud, "v1.1.0")
+
+
+def test_three_triggers_at_once_give_one_rollback(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}), ("v1.2.0", {}))
+    requests = [
+        {"to": "previous", "from": "v1.2.0", "reason": "watchdog", "requested_by": "health_watchdog", "trigger": "watchdog"},
+        {"to": "previous", "from": "v1.2.0", "reason": "pager", "requested_by": "erin"},
+        {"to": "previous", "from": "v1.2.0", "reason": "again", "requested_by": "frank"},
+    ]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda r: cloud.publish(cloud.config.topics.rollback, r), requests))
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.1.0", 20, what="v1.1.0 back")
+    time.sleep(2.0)
+    assert cloud.live_tag() == "v1.1.0"  # never walked back to v1.0.0
+    assert unit_on(cloud, "v1.1.0")
+    refusals = [m["text"] for m in cloud.slack.messages if "Rollback refused" in m["text"]]
+    assert len(refusals) == 2 and all("no longer live" in t for t in refusals)
+
+
+def test_a_request_to_a_tag_that_never_went_live_is_refused_and_changes_nothing(cloud):
+    serve(cloud, ("v1.0.0", {}))
+    cloud.push_tag("v1.1.0", app="unhealthy")
+    wait_ended(cloud, "v1.1.0")
+    cloud.publish(cloud.config.topics.rollback, {"to": "v1.1.0", "reason": "try", "requested_by": "gus"})
+    cloud.wait_for(lambda: any("Rollback refused" in m["text"] for m in cloud.slack.messages), 10, what="refusal")
+    assert cloud.live_tag() == "v1.0.0" and unit_on(cloud, "v1.0.0")
+
+
+def test_a_malformed_rollback_message_is_acknowledged_and_changes_nothing(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}))
+    cloud.publish(cloud.config.topics.rollback, b"{not json")
+    cloud.publish(cloud.config.topics.rollback, {"to": 5})
+    time.sleep(1.5)
+    assert cloud.live_tag() == "v1.1.0" and unit_on(cloud, "v1.1.0")
+
+
+def incident(state, policy="botbalance-api-health", incident_id="0.abc123", labels=None):
+    return {
+        "version": "1.2",
+        "incident": {
+            "incident_id": incident_id, "scoping_project_id": "botbalance-prod", "url": "https://console.cloud.google.com/monitoring/alerting/incidents/0.abc123",
+            "state": state, "started_at": int(time.time()) - 5, "ended_at": int(time.time()) if state == "closed" else None,
+            "summary": "Uptime check on /api/health is failing", "policy_name": policy,
+            "policy_user_labels": labels or {}, "condition_name": "uptime failure",
+            "resource": {"type": "cloud_run_revision", "labels": {"service_name": API, "project_id": "botbalance-prod"}},
+            "resource_display_name": API,
+        },
+    }
+
+
+def test_an_open_incident_on_a_trigger_policy_rolls_back_once_and_closed_only_reports(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}))
+    cloud.publish(cloud.config.topics.rollback, incident("open"))
+    cloud.publish(cloud.config.topics.rollback, incident("open"))  # the same incident again
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.0.0", 20, what="rollback from the alert")
+    cloud.publish(cloud.config.topics.rollback, incident("closed"))
+    cloud.wait_for(lambda: any("Incident closed" in m["text"] for m in cloud.slack.messages), 10, what="closed note")
+    assert cloud.live_tag() == "v1.0.0"
+    assert sum("Rolled back" in m["text"] for m in cloud.slack.messages) == 2
+
+
+def test_a_test_notification_gets_a_slack_note_not_a_rollback(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}))
+    cloud.publish(cloud.config.topics.rollback, {"version": "test", "incident": {"summary": "test"}})
+    cloud.wait_for(lambda: any("test notification" in m["text"] for m in cloud.slack.messages), 10, what="note")
+    assert cloud.live_tag() == "v1.1.0"
