@@ -12,6 +12,8 @@ EMOJI = {
 
 def duration(seconds: float) -> str:
     seconds = max(0.0, seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, rest = divmod(int(round(seconds)), 60)

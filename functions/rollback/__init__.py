@@ -132,10 +132,15 @@ class Rollback:
         self._apply(target)
         now = self.s.clock()
         self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
-        bad = self.store.update_release(plan.from_tag, lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}") if r.state in (LIVE, VERIFYING) else None) or bad
+        if _went_live_before(target, bad):  # back to an older release: the one left is the bad one
+            bad = self.store.update_release(
+                plan.from_tag,
+                lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}") if r.state in (LIVE, VERIFYING) else None,
+            ) or bad
         took = self.s.clock() - started
         log.warning("rolled back", to=plan.to_tag, reason=plan.reason, requested_by=plan.requested_by, seconds=round(took, 3))
-        text = (f":rewind: *Rolled back* {plan.from_tag} → {plan.to_tag} (API, worker and frontend) in {duration(took)}\n"
+        verb = "Rolled back" if _went_live_before(target, bad) else "Rolled forward"
+        text = (f":rewind: *{verb}* {plan.from_tag} → {plan.to_tag} (API, worker and frontend) in {duration(took)}\n"
                 f"why: {plan.reason}\nby: {plan.requested_by} ({plan.trigger})")
         if bad.steps.get("migrate"):
             text += (f"\n:warning: {plan.from_tag} ran migrations: the schema stays migrated, so {plan.to_tag}'s code "
@@ -157,6 +162,14 @@ class Rollback:
             run.set_traffic(service, [TrafficTarget(target.revisions[role], 100)])
         prefix = f"{self.config.frontend.releases_prefix}{target.tag or BASELINE}/"
         Pipeline(self.s, target.tag, self.owner, self.log).publish_frontend(prefix)
+
+
+def _went_live_before(a: Release, b: Release) -> bool:
+    """Whether `a` first went live before `b` did: moving from `b` to `a` is a rollback, not a roll forward."""
+    a_live, b_live = a.at(LIVE), b.at(LIVE)
+    if a_live is None or b_live is None:
+        return a.created_at < b.created_at
+    return a_live < b_live
 
 
 def _before(pointer: Pointer, tag: str, store: Any) -> str | None:
