@@ -9,6 +9,7 @@ Exits non-zero as soon as something does not happen as told.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -180,6 +181,21 @@ def rollback_story(cloud: LocalCloud, narrator: Narrator) -> None:
 
 
 def run_demo(quick: bool = False) -> int:
+    from pathlib import Path
+
+    from shared import log
+
+    log_path = Path(tempfile.gettempdir()) / "tagship-demo-logs.jsonl"
+    log_file = log_path.open("w", encoding="utf-8")
+    log.set_stream(log_file)  # the functions' JSON log lines, as Cloud Logging would hold them
+    try:
+        return _run(quick, log_path)
+    finally:
+        log.set_stream(None)
+        log_file.close()
+
+
+def _run(quick: bool, log_path: Any) -> int:
     narrator = Narrator()
     narrator.say("starting the local cloud (Pub/Sub emulator, fake-gcs-server, fakes of Cloud Run, Cloud Build, "
                  "Monitoring and Slack, the four functions)")
@@ -191,8 +207,10 @@ def run_demo(quick: bool = False) -> int:
                 rollback_story(cloud, narrator)
     except DemoFailed as failure:
         narrator.say(f"DEMO FAILED: {failure}")
+        narrator.say(f"the functions' log lines: {log_path}")
         return 1
     narrator.say("demo finished: everything happened as told")
+    narrator.say(f"the functions' log lines (JSON, as Cloud Logging reads them): {log_path}")
     return 0
 
 

@@ -28,6 +28,7 @@ import base64
 import hashlib
 import heapq
 import itertools
+import logging
 import random
 import re
 import string
@@ -46,6 +47,7 @@ from localcloud.grpc_kit import Abort, service_handler
 from localcloud.operations import OperationStore
 from localcloud.scenario import Scenario
 
+_log = logging.getLogger(__name__)
 SERVICE_URL_PREFIX = "/s/"
 TAG_URL_PREFIX = "/t/"
 TAG_SEPARATOR = "---"  # as in https://TAG---SERVICE-HASH.REGION.run.app
@@ -157,7 +159,10 @@ class _Clockwork:
                 if self._closed:
                     return
                 _, _, callback = heapq.heappop(self._queue)
-            callback()
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one broken callback must not stop every later operation
+                _log.exception("simulated Cloud Run work failed")
 
     def close(self) -> None:
         with self._wake:
@@ -442,7 +447,10 @@ class FakeCloudRun:
             if candidate == self._spec_of(current, current.template, list(current.traffic)):
                 return self._done_operation(self._service_view(record))  # nothing asked changed: no new generation
             for name in _SERVICE_SPEC_FIELDS:
-                setattr(current, name, getattr(candidate, name))
+                if name in candidate:
+                    setattr(current, name, getattr(candidate, name))
+                else:
+                    delattr(current, name)  # absent stays absent, so the next comparison is like for like
             current.generation += 1
             if new_revision is not None:
                 self._add_revision(record, new_revision, template)

@@ -34,7 +34,7 @@ from localcloud.fake_run import FakeCloudRun, Route
 from localcloud.sample_app import AppRequest, SampleApp
 from localcloud.scenario import Scenario
 
-FrontendSource = Callable[[str], "tuple[int, dict[str, str], bytes]"]
+FrontendSource = Callable[[str], tuple[int, dict[str, str], bytes]]  # path -> (status, headers, body)
 FRONTEND_PREFIX = "/frontend"
 LOG_LIMIT = 500_000  # records kept; a long load test must not grow memory without bound
 

@@ -129,6 +129,9 @@ def test_paging_follows_next_page_token_through_every_series(local: LocalRun) ->
     assert len(pages) == 3 and all(len(page.time_series) == 1 for page in pages)
     assert [s.metric.labels["response_code"] for p in pages for s in p.time_series] == \
         [s.metric.labels["response_code"] for s in whole]
+    headers = list_series(local, REQUEST_COUNT, aggregation, interval=interval,
+                          view=monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.HEADERS)
+    assert len(headers) == 3 and all(not s.points for s in headers)
     with pytest.raises(exceptions.InvalidArgument, match="page_token"):
         list(local.metrics.list_time_series(request={
             "name": f"projects/{PROJECT}", "filter": metric_filter(REQUEST_LATENCIES), "interval": interval,

@@ -114,6 +114,17 @@ def test_an_unchanged_template_makes_no_revision(local: LocalRun) -> None:
     assert after.generation == before.generation
 
 
+def test_an_unchanged_template_sent_bare_makes_no_revision_either(local: LocalRun) -> None:
+    first = seeded(local)
+    bare = run_v2.Service(
+        name=service_name(API),
+        template=run_v2.RevisionTemplate(revision=first, containers=[run_v2.Container(image=image_for("c0"))]),
+        traffic=[revision_target(first, 100)],
+    )
+    after = local.update(bare)
+    assert local.fake_run.revisions(API) == [first] and after.generation == 1
+
+
 def test_a_traffic_only_update_makes_no_revision(local: LocalRun) -> None:
     first = seeded(local)
     local.deploy(API, f"{API}-v1-0-0", image_for("c1"), [(first, 100, "")])
