@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="the four DORA figures over a window")
     metrics.add_argument("--days", type=float, default=30.0)
     metrics.add_argument("--json", action="store_true")
+    sub.add_parser("config-reference", help="print the configuration reference (Markdown) from the config schema")
     setup = sub.add_parser("setup", help="print (or --apply) the gcloud commands that install tagship")
     setup.add_argument("--apply", action="store_true", help="run them, showing each, stopping at the first failure")
     setup.add_argument("--source", default=".", help="directory the functions are deployed from (default: .)")
@@ -42,6 +43,9 @@ def main(argv: list[str]) -> int:
         from localcloud.demo import run_demo
 
         return run_demo(quick=args.quick)
+    if args.command == "config-reference":
+        print(config_reference())
+        return 0
     try:
         from shared import config as config_module
 
@@ -175,3 +179,13 @@ def _metrics(config: Any, args: Any) -> int:
     print(f"  change failure rate   {rate}")
     print(f"  time to restore       {seconds(figures.time_to_restore_median_seconds)} (median)")
     return 0
+
+
+def config_reference() -> str:
+    """The README's configuration table, generated from the schema so the two never drift."""
+    from shared.config import schema
+
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, kind, default, doc in schema():
+        lines.append(f"| `{key}` | {kind} | `{default}` | {doc} |" if default != "(required)" else f"| `{key}` | {kind} | required | {doc} |")
+    return "\n".join(lines)

@@ -78,3 +78,11 @@ def test_schema_lists_every_key_with_its_doc():
     keys = {row[0] for row in config.schema()}
     assert {"project.id", "watchdog.min_requests", "rollback.trigger_policies"} <= keys
     assert all(row[3] for row in config.schema())
+
+
+def test_the_readme_configuration_reference_is_the_one_the_schema_generates():
+    from cli import config_reference
+
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    section = readme.split("<!-- config-reference:start -->\n", 1)[1].split("\n<!-- config-reference:end -->", 1)[0]
+    assert section.strip() == config_reference().strip()
