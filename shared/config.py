@@ -107,6 +107,9 @@ class DeployConfig:
     bake_seconds: float = _f("How long health is probed after traffic moved, before the release is live", 60.0, minimum=0)
     probe_interval_seconds: float = _f("Pause between probes during the bake", 5.0, minimum=0.01)
     probe_timeout_seconds: float = _f("Timeout of one HTTP probe", 5.0, minimum=0.1)
+    step_budget_seconds: float = _f(
+        "Longest one invocation waits on a migration before handing over to the next message", 480.0, minimum=0.01
+    )
 
 
 @dataclass(frozen=True)

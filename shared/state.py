@@ -175,6 +175,16 @@ class StateStore:
         lease = self.lease()
         return lease is not None and lease.tag == tag and lease.owner == owner and lease.expires > now
 
+    def pause_lease(self, tag: str, owner: str, now: float, ttl: float) -> None:
+        """Between invocations: the release keeps the lease, and any message for it may take the next step."""
+
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            if not data or data.get("tag") != tag or data.get("owner") != owner:
+                return None
+            return Lease(tag, "", now + ttl).to_dict()
+
+        self._swap("lease.json", apply)
+
     def end_lease(self, tag: str) -> None:
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
             if not data or data.get("tag") != tag:

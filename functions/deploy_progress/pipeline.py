@@ -27,7 +27,6 @@ from shared.wiring import Services
 BASELINE = "_baseline"
 PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
 COPY_WORKERS = 16
-MIGRATION_BUDGET_SECONDS = 480.0  # of one invocation; a longer migration is resumed by the next message
 
 
 class Stopped(Exception):
@@ -190,7 +189,7 @@ class Pipeline:
 
     def _pause(self) -> None:
         """Gives the lease back between invocations (keeping it for this release) and asks to be resumed."""
-        self.store.try_lease(self.tag, "", self._now(), self.config.deploy.lease_seconds)
+        self.store.pause_lease(self.tag, self.owner, self._now(), self.config.deploy.lease_seconds)
         self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": self.tag})
 
     def _finish(self, release: Release) -> str:
@@ -228,14 +227,19 @@ class Pipeline:
             release = self._update(lambda r: r.but(migration_execution=name))
             self.log.info("migration started", execution=name)
             reply(self.s, release, f":card_file_box: Migrations running (`{name.rsplit('/', 1)[-1]}`)")
-        deadline = time.monotonic() + min(MIGRATION_BUDGET_SECONDS, self.config.migrations.timeout_seconds)
+        budget = self._now() + self.config.deploy.step_budget_seconds
+        started_at = release.migration_started_at or self._now()
         delay = 0.05
         while True:
             state = run.execution(release.migration_execution)
             if state.done:
                 break
-            if time.monotonic() > deadline:
-                return False
+            if self._now() - started_at > self.config.migrations.timeout_seconds:
+                self._fail(f"Migrations ran longer than {self.config.migrations.timeout_seconds}s; no traffic moved",
+                           restore=False)
+                return True
+            if self._now() > budget:
+                return False  # resumed by the next message: the execution is recorded, never run twice
             self.s.sleep(delay)
             delay = min(delay * 1.5, 2.0)
         self._step("migrate", "finished")

@@ -66,6 +66,7 @@ class FakeRun:
         self.job = job
         self.executions: list[dict[str, Any]] = []
         self.migration_outcome = "ok"
+        self.polls_until_done = 0  # how many reads an execution stays running
         self.calls: list[tuple[str, Any]] = []
 
     def service(self, service: str) -> ServiceState:
@@ -98,10 +99,14 @@ class FakeRun:
 
     def start_migration(self, job: str, image: str, command: tuple[str, ...]) -> str:
         name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.executions) + 1:05d}"
-        self.executions.append({"name": name, "image": image, "outcome": self.migration_outcome})
+        self.executions.append({"name": name, "image": image, "outcome": self.migration_outcome,
+                                "polls_left": self.polls_until_done})
         return name
 
     def _state(self, execution: dict[str, Any]) -> ExecutionState:
+        if execution["polls_left"] > 0:
+            execution["polls_left"] -= 1
+            return ExecutionState(execution["name"], False, False, "", execution["image"])
         ok = execution["outcome"] == "ok"
         return ExecutionState(execution["name"], True, ok, "" if ok else "relation already exists", execution["image"])
 

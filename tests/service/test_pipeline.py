@@ -159,3 +159,25 @@ def test_a_rollback_taking_the_lease_stops_the_deploy_before_its_next_traffic_ch
     assert drive(world, "v1.1.0") == "stopped"
     assert world.run.serving(API) == "botbalance-api-v1-0-0"
     assert world.state("v1.1.0") == "failed"
+
+
+def test_a_migration_outlasting_one_invocation_is_resumed_by_the_next_message_not_run_twice():
+    world = World()
+    world.services.config = world.config = world.config.replace(deploy={"step_budget_seconds": 2.0})
+    world.run.polls_until_done = 4
+    world.built("v1.0.0")
+    assert drive(world, "v1.0.0", owner="m1") == "migration still running"
+    assert world.publisher.published[-1] == ("tagship-progress", {"kind": "drive", "tag": "v1.0.0"})
+    assert drive(world, "v1.0.0", owner="m2") == "live"
+    assert len(world.run.executions) == 1
+
+
+def test_a_migration_running_past_its_timeout_fails_the_release_before_traffic_moves():
+    world = World()
+    world.services.config = world.config = world.config.replace(migrations={"timeout_seconds": 10})
+    world.run.polls_until_done = 400
+    world.built("v1.0.0")
+    drive(world, "v1.0.0")
+    assert world.state("v1.0.0") == "failed"
+    assert "longer than" in world.store.release("v1.0.0")[0].error
+    assert world.run.serving(API) == "botbalance-api-00001-abc"
