@@ -25,6 +25,7 @@ from shared.wiring import Services
 from functions.deploy_progress.pipeline import BASELINE, Pipeline, refresh_root, reply
 
 LEASE_SECONDS = 300.0
+LEASE_WAIT_SECONDS = 10.0  # a rollback takes well under this; waiting here beats Pub/Sub's redelivery backoff
 
 
 def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger) -> str:
@@ -78,9 +79,14 @@ class Rollback:
             self.log.info("rollback request already handled (redelivery)")
             return "duplicate delivery"
         started = self.s.clock()
-        answer, displaced = self.store.take_rollback_lease(self.owner, started, LEASE_SECONDS)
-        if answer == BUSY:
-            raise LeaseHeld("another rollback is running; this request waits its turn")
+        waited_until = time.monotonic() + LEASE_WAIT_SECONDS
+        while True:
+            answer, displaced = self.store.take_rollback_lease(self.owner, self.s.clock(), LEASE_SECONDS)
+            if answer != BUSY:
+                break
+            if time.monotonic() > waited_until:  # a long rollback in flight: let Pub/Sub bring this one back later
+                raise LeaseHeld("another rollback is running; this request waits its turn")
+            self.s.sleep(0.1)
         try:
             outcome = self._plan_and_apply(started, displaced)
         except TagshipError as error:

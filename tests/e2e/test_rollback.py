@@ -73,10 +73,11 @@ def test_three_triggers_at_once_give_one_rollback(cloud):
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda r: cloud.publish(cloud.config.topics.rollback, r), requests))
     cloud.wait_for(lambda: cloud.live_tag() == "v1.1.0", 20, what="v1.1.0 back")
-    time.sleep(2.0)
+    refusals = cloud.wait_for(
+        lambda: [m["text"] for m in cloud.slack.messages if "Rollback refused" in m["text"]][1:] and
+        [m["text"] for m in cloud.slack.messages if "Rollback refused" in m["text"]], 30, what="two refusals")
     assert cloud.live_tag() == "v1.1.0"  # never walked back to v1.0.0
     assert unit_on(cloud, "v1.1.0")
-    refusals = [m["text"] for m in cloud.slack.messages if "Rollback refused" in m["text"]]
     assert len(refusals) == 2 and all("no longer live" in t for t in refusals)
 
 
