@@ -209,6 +209,16 @@ class StateStore:
         self._swap("lease.json", apply)
         return seen["answer"], seen["displaced"]
 
+    def hand_back_lease(self, owner: str, lease: Lease) -> None:
+        """A refused rollback gives the deploy it displaced its lease back, untouched."""
+
+        def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
+            if not data or data.get("tag") != ROLLBACK_HOLDER or data.get("owner") != owner:
+                return None
+            return lease.to_dict()
+
+        self._swap("lease.json", apply)
+
     # queue: the newest waiting tag
     def wait_in_queue(self, tag: str, is_newer: Callable[[str, str], bool]) -> str | None:
         """Puts `tag` in the queue; returns the tag it superseded, if any."""

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shared.adapters.cloudrun import TrafficTarget
-from shared.errors import LeaseHeld, PermanentError, TagshipError, TransientError
+from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
 from shared.frontend import cache_control, plan_publish
 from shared.log import Logger
 from shared.messages import duration, root_text
@@ -133,7 +133,12 @@ class Pipeline:
         if answer == OTHER_RELEASE:
             return self._wait()
         try:
-            return self._run()
+            try:
+                return self._run()
+            except PreconditionFailed as conflict:  # the service changed under us (its etag): who changed it?
+                if not self.store.hold_lease(self.tag, self.owner, self._now()):
+                    raise Stopped(f"{self.tag} lost the deploy lease: {conflict}") from conflict
+                raise TransientError(f"{self.tag}: a concurrent change, retrying: {conflict}") from conflict
         except Stopped as stop:
             self.log.warning("deploy stopped by a rollback", reason=str(stop))
             released = self._update(lambda r: r.move(FAILED, self._now(), error="stopped: a rollback took over") if not r.ended and r.state != LIVE else None)
@@ -311,6 +316,8 @@ class Pipeline:
                 self._guard_traffic()
                 run.deploy_revision(worker, worker_revision, release.image, tag=tag,
                                     command=self.config.worker.command, with_traffic=True)
+            except PreconditionFailed:
+                raise  # a concurrent change, judged by drive(): a rollback's, or a retry
             except PermanentError as error:
                 self._fail(f"Worker deploy failed: {error}", restore=True)
                 return

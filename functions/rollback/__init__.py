@@ -14,7 +14,7 @@ from shared.adapters.cloudrun import TrafficTarget
 from shared.errors import LeaseHeld, TagshipError, TransientError
 from shared.log import Logger
 from shared.messages import duration
-from shared.release import LIVE, ROLLED_BACK, VERIFYING, Release
+from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
     IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger, parse_rollback_message,
     plan_rollback,
@@ -92,13 +92,16 @@ class Rollback:
         except TagshipError as error:
             if error.transient:
                 raise  # keep the lease for this message: its redelivery takes it again
-            self._end()
+            self._end(displaced)
             raise
-        self._end()
+        self._end(displaced if outcome.startswith("refused") else None)
         self.store.mark_once("rollback-message", self.message_id or self.owner, {"outcome": outcome})
         return outcome
 
-    def _end(self) -> None:
+    def _end(self, hand_back: Any = None) -> None:
+        if hand_back is not None:
+            self.store.hand_back_lease(self.owner, hand_back)
+            return
         self.store.end_lease("rollback")
         waiting = self.store.take_from_queue()
         if waiting:
@@ -130,6 +133,7 @@ class Rollback:
         log = self.log.bind(tag=plan.from_tag)
         if displaced is not None:
             log.warning("rollback takes over from the deploy in flight", deploy=displaced.tag)
+            self._stop_deploy(displaced.tag, plan)
         bad_found = self.store.release(plan.from_tag)
         target_found = self.store.release(plan.to_tag)
         if bad_found is None or target_found is None:
@@ -155,6 +159,15 @@ class Rollback:
         refresh_root(self.s, bad)
         self.s.notifier.post(text)
         return f"rolled back {plan.from_tag} -> {plan.to_tag}"
+
+    def _stop_deploy(self, tag: str, plan: RollbackPlan) -> None:
+        """The deploy in flight ends here: whatever it moved, the rollback now sets the whole unit."""
+        now = self.s.clock()
+        reason = f"stopped: a rollback took over ({plan.from_tag} -> {plan.to_tag})"
+        stopped = self.store.update_release(tag, lambda r: None if r.ended or r.state == LIVE else r.move(FAILED, now, error=reason))
+        if stopped is not None and stopped.state == FAILED and stopped.error == reason:
+            reply(self.s, stopped, f":octagonal_sign: {reason}; this release will not continue.")
+            refresh_root(self.s, stopped)
 
     def _apply(self, target: Release) -> None:
         """API and worker traffic to the target's revisions (checked ready first), then its frontend."""

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from shared import clients
-from shared.errors import NotFound, PermanentError, TransientError, from_google
+from shared.errors import NotFound, PermanentError, PreconditionFailed, TransientError, from_google
 
 _POLL_INITIAL = 0.05
 _POLL_MAX = 2.0
+_TRAFFIC_ATTEMPTS = 4
 
 
 def _polling(timeout: float) -> Any:
@@ -194,12 +195,20 @@ class GoogleCloudRun:
             raise
 
     def set_traffic(self, service: str, targets: list[TrafficTarget]) -> ServiceState:
+        """Sets the traffic to exactly `targets`. A concurrent writer (a stale etag) makes it read and write again:
+        the traffic asked for is a desired state, not a change relative to what was read."""
         if sum(t.percent for t in targets) != 100:
             raise PermanentError(f"traffic for {service}: expected percents summing to 100, found {targets}")
-        svc = self._get(service)
-        del svc.traffic[:]
-        svc.traffic.extend(self._traffic_entries(targets))
-        return self._update(svc, f"setting traffic of {service}")
+        for attempt in range(_TRAFFIC_ATTEMPTS):
+            svc = self._get(service)
+            del svc.traffic[:]
+            svc.traffic.extend(self._traffic_entries(targets))
+            try:
+                return self._update(svc, f"setting traffic of {service}")
+            except PreconditionFailed:
+                if attempt == _TRAFFIC_ATTEMPTS - 1:
+                    raise TransientError(f"setting traffic of {service}: the service kept changing") from None
+        raise AssertionError("unreachable")
 
     def start_migration(self, job: str, image: str, command: tuple[str, ...]) -> str:
         """Points the job at `image` and runs it; returns the execution's name at once (not waiting)."""

@@ -128,3 +128,18 @@ def test_a_test_notification_gets_a_slack_note_not_a_rollback(cloud):
     cloud.publish(cloud.config.topics.rollback, {"version": "test", "incident": {"summary": "test"}})
     cloud.wait_for(lambda: any("test notification" in m["text"] for m in cloud.slack.messages), 10, what="note")
     assert cloud.live_tag() == "v1.1.0"
+
+
+def test_a_rollback_racing_a_deploy_wins_and_the_deploy_stops_before_its_next_traffic_change(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}))
+    cloud.scenario.latency["revision_ready"] = 1.5  # the candidate takes its time
+    cloud.push_tag("v1.2.0")
+    cloud.wait_for(lambda: (cloud.release("v1.2.0") or {}).get("state") == "deploying", 30, what="v1.2.0 deploying")
+    cloud.publish(cloud.config.topics.rollback, {"to": "previous", "from": "v1.1.0", "reason": "incident",
+                                                 "requested_by": "ivy"})
+    record = wait_ended(cloud, "v1.2.0", timeout=60)
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.0.0", 20, what="v1.0.0 back")
+    time.sleep(2.0)  # let anything still in flight land
+    assert record["state"] == "failed" and "rollback" in record["error"]
+    assert cloud.live_tag() == "v1.0.0"
+    assert unit_on(cloud, "v1.0.0")
