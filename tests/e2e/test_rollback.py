@@ -143,3 +143,47 @@ def test_a_rollback_racing_a_deploy_wins_and_the_deploy_stops_before_its_next_tr
     assert record["state"] == "failed" and "rollback" in record["error"]
     assert cloud.live_tag() == "v1.0.0"
     assert unit_on(cloud, "v1.0.0")
+
+
+def test_a_request_to_a_release_whose_revisions_are_gone_is_refused(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}), ("v1.2.0", {}))
+    cloud.fake_run.delete_revision(API, "botbalance-api-v1-0-0")
+    cloud.publish(cloud.config.topics.rollback, {"to": "v1.0.0", "reason": "go back far", "requested_by": "jo"})
+    refusal = cloud.wait_for(lambda: [m["text"] for m in cloud.slack.messages if "Rollback refused" in m["text"]], 15,
+                             what="a refusal")
+    assert "v1.0.0" in refusal[0]
+    assert cloud.live_tag() == "v1.2.0" and unit_on(cloud, "v1.2.0")
+
+
+def test_healthy_ticks_say_nothing_in_slack():
+    from localcloud.cloud import LocalCloud
+
+    with LocalCloud(latency={"build": 0.1}) as local:
+        serve(local, ("v1.0.0", {}))
+        before = len(local.slack.messages)
+        for _ in range(3):
+            local.tick_watchdog()
+        local.wait_for(lambda: (local.store().watchdog() or None) and local.store().watchdog().data.get("status") == "healthy",
+                       15, what="a healthy verdict")
+        time.sleep(0.5)
+        assert len(local.slack.messages) == before
+
+
+def test_outside_the_bake_window_the_watchdog_alerts_only_and_says_why():
+    from localcloud.cloud import LocalCloud
+
+    with LocalCloud(latency={"build": 0.1}, config={"watchdog": {"bake_window_seconds": 0.0}}) as local:
+        serve(local, ("v1.0.0", {}), ("v1.1.0", {"app": "degrading", "degrade_after": 1.0}))
+        load = drive_load(local, 0)
+        try:
+            time.sleep(1.2)
+            for _ in range(4):
+                local.tick_watchdog()
+                time.sleep(0.4)
+            alerts = local.wait_for(lambda: [m["text"] for m in local.slack.messages if "bake window" in m["text"]], 15,
+                                    what="an alert naming the bake window")
+        finally:
+            load.stop()
+        assert "not rolling back" in alerts[0]
+        time.sleep(1.0)
+        assert local.live_tag() == "v1.1.0"
