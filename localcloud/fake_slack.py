@@ -42,9 +42,9 @@ import time
 from typing import Any, Callable, Collection, Iterable
 
 from werkzeug.datastructures import MultiDict
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from localcloud.http_server import LoopbackServer
 from localcloud.scenario import Scenario
 
 HOST = "127.0.0.1"
@@ -56,13 +56,6 @@ APP_ID = "A0LOCALAPP"
 FAULT_KEYS = {"chat.postMessage": "slack/chat.postMessage", "chat.update": "slack/chat.update",
               "webhook": "slack/webhook"}
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug logs every request to stderr; tests would drown in it."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 class _DropConnection(ConnectionAbortedError):
@@ -103,29 +96,15 @@ class FakeSlack:
         self._calls: list[dict[str, Any]] = []
         self._last_ts = 0
         self._down = False
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self._wsgi, "localcloud-slack")
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> "FakeSlack":
-        if self._server is not None:
-            raise RuntimeError("the fake Slack is already serving")
-        self._server = make_server(HOST, 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        # a short poll interval: shutdown() waits up to one interval, and tests start and stop a server each
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="localcloud-slack", daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._http.stop()
 
     def __enter__(self) -> "FakeSlack":
         return self.start()
@@ -135,9 +114,7 @@ class FakeSlack:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake Slack is not serving: call start() first")
-        return int(self._server.server_port)
+        return self._http.port
 
     @property
     def base_url(self) -> str:

@@ -27,9 +27,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from localcloud.http_server import LoopbackServer
 from localcloud.fake_run import FakeCloudRun, Route
 from localcloud.sample_app import AppRequest, SampleApp
 from localcloud.scenario import Scenario
@@ -57,13 +57,6 @@ class RequestRecord:
     via_tag: bool
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Werkzeug logs every request to stderr; a load test would drown the test output."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
 class Router:
     """The HTTP front of the local Cloud Run. `start()` serves on 127.0.0.1 on a free port, in a daemon thread."""
 
@@ -84,29 +77,15 @@ class Router:
         self._lock = threading.Lock()
         self._log: collections.deque[RequestRecord] = collections.deque(maxlen=LOG_LIMIT)
         self._apps: dict[tuple[str, str], SampleApp] = {}
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer(self._wsgi, "localcloud-router")
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> "Router":
-        if self._server is not None:
-            raise RuntimeError("the router is already serving")
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        # a short poll interval: shutdown() waits for the serving loop to look, 0.5 s by default
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="localcloud-router", daemon=True)
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._http.stop()
 
     def __enter__(self) -> "Router":
         return self.start()
@@ -116,9 +95,7 @@ class Router:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the router is not serving: call start() first")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self._http.base_url
 
     @property
     def location(self) -> str:
