@@ -82,6 +82,20 @@ def _json(status: int, body: dict[str, Any]) -> Any:
     return (json.dumps(body), status, {"Content-Type": "application/json"})
 
 
+def published_at(event_data: Any) -> float | None:
+    """When the message was published (`publishTime`, RFC 3339), or None when absent or unreadable."""
+    from datetime import datetime
+
+    message = event_data.get("message") if isinstance(event_data, dict) else None
+    text = (message or {}).get("publishTime") or (message or {}).get("publish_time") if isinstance(message, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def pubsub_message(event_data: Any) -> tuple[bytes, dict[str, str], str]:
     """(data, attributes, message id) of a Pub/Sub CloudEvent; InputError when it is not one."""
     if not isinstance(event_data, dict) or not isinstance(event_data.get("message"), dict):
@@ -101,7 +115,7 @@ def pubsub_message(event_data: Any) -> tuple[bytes, dict[str, str], str]:
     return data, {str(k): v for k, v in attributes.items()}, str(message_id)
 
 
-def _on_event(name: str, cloud_event: Any, handle: Callable[[Any, bytes, dict[str, str], str, Any], str]) -> None:
+def _on_event(name: str, cloud_event: Any, handle: Callable[..., str]) -> None:
     log = logger.bind(function=name)
     try:
         data, attributes, message_id = pubsub_message(cloud_event.data)
@@ -111,7 +125,7 @@ def _on_event(name: str, cloud_event: Any, handle: Callable[[Any, bytes, dict[st
     log = log.bind(message_id=message_id or None)
     svc = services()  # a ConfigError raises: the message is kept until the config is fixed
     try:
-        outcome = handle(svc, data, attributes, message_id, log)
+        outcome = handle(svc, data, attributes, message_id, log, published_at=published_at(cloud_event.data))
         log.info("event handled", outcome=outcome)
     except InputError as error:
         log.warning("message refused and acknowledged", reason=str(error))

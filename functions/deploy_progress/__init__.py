@@ -19,7 +19,8 @@ from functions.deploy_progress.pipeline import Pipeline, open_thread, refresh_ro
 DRIVE = "drive"
 
 
-def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger = logger) -> str:
+def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger = logger,
+           published_at: float | None = None) -> str:
     """Returns what was done (for the log and tests); raises TransientError to have Pub/Sub redeliver."""
     try:
         payload = json.loads(data or b"{}")
@@ -37,7 +38,8 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     raise InputError(f"not a Cloud Build notification nor a drive message: keys {sorted(payload)[:6]}")
 
 
-def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str, str], message_id: str, log: Logger) -> str:
+def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str, str], message_id: str, log: Logger,
+           published_at: float | None = None) -> str:
     status = parse_notification(payload, attributes)
     log = log.bind(tag=status.tag or None, build_id=status.build_id, trigger="cloud-build")
     if not status.tag:

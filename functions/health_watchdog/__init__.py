@@ -19,7 +19,8 @@ from shared.wiring import Services
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
 
 
-def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger) -> str:
+def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger,
+           published_at: float | None = None) -> str:
     config = services.config
     with ThreadPoolExecutor(max_workers=4) as pool:
         probes_future = pool.submit(probe_all, services)

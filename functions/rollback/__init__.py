@@ -28,7 +28,10 @@ LEASE_SECONDS = 300.0
 LEASE_WAIT_SECONDS = 10.0  # a rollback takes well under this; waiting here beats Pub/Sub's redelivery backoff
 
 
-def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger) -> str:
+def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger,
+           published_at: float | None = None) -> str:
+    """`published_at` settles a request without `from`: it rolls back from what was live when it was sent, so two
+    such requests never walk back two releases."""
     message = parse_rollback_message(data, attributes)
     if isinstance(message, TestNotice):
         services.notifier.post(":test_tube: Cloud Monitoring test notification received on the rollback topic: the channel works. Nothing rolled back.")
@@ -39,7 +42,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
             return "incident reported"
     else:
         request = message
-    return Rollback(services, request, message_id, log.bind(trigger=request.trigger)).run()
+    return Rollback(services, request, message_id, log.bind(trigger=request.trigger), published_at).run()
 
 
 def _from_incident(services: Services, notice: IncidentNotice, log: Logger) -> RollbackRequest | None:
@@ -65,7 +68,9 @@ def _from_incident(services: Services, notice: IncidentNotice, log: Logger) -> R
 
 
 class Rollback:
-    def __init__(self, services: Services, request: RollbackRequest, message_id: str, log: Logger) -> None:
+    def __init__(self, services: Services, request: RollbackRequest, message_id: str, log: Logger,
+                 published_at: float | None = None) -> None:
+        self.published_at = published_at
         self.s = services
         self.store = services.store
         self.config = services.config
@@ -123,7 +128,9 @@ class Rollback:
         pointer = self.store.pointer()
         request = self.request
         if request.from_tag is None and pointer.live is not None:
-            request = RollbackRequest(request.to, pointer.live, request.reason, request.requested_by, request.trigger)
+            sent_from = pointer.live_at(self.published_at) if self.published_at is not None else None
+            request = RollbackRequest(request.to, sent_from or pointer.live, request.reason, request.requested_by,
+                                      request.trigger)
         plan = plan_rollback(request, live=pointer.live, previous=pointer.previous, releases=self._facts(),
                              already_done_from=frozenset())
         if not isinstance(plan, RollbackPlan):

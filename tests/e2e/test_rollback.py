@@ -187,3 +187,12 @@ def test_outside_the_bake_window_the_watchdog_alerts_only_and_says_why():
         assert "not rolling back" in alerts[0]
         time.sleep(1.0)
         assert local.live_tag() == "v1.1.0"
+
+
+def test_two_requests_without_from_sent_together_walk_back_one_release_only(cloud):
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}), ("v1.2.0", {}))
+    for who in ("kim", "lee"):
+        cloud.publish(cloud.config.topics.rollback, {"to": "previous", "reason": "pager", "requested_by": who})
+    cloud.wait_for(lambda: cloud.live_tag() == "v1.1.0", 20, what="v1.1.0 back")
+    cloud.wait_for(lambda: any("Rollback refused" in m["text"] for m in cloud.slack.messages), 20, what="the refusal")
+    assert cloud.live_tag() == "v1.1.0" and unit_on(cloud, "v1.1.0")
