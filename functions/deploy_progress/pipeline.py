@@ -139,6 +139,9 @@ class Pipeline:
                 if not self.store.hold_lease(self.tag, self.owner, self._now()):
                     raise Stopped(f"{self.tag} lost the deploy lease: {conflict}") from conflict
                 raise TransientError(f"{self.tag}: a concurrent change, retrying: {conflict}") from conflict
+            except PermanentError as error:  # retrying will not help: restore what moved, say so, free the lease
+                self._fail(f"Deploy could not finish: {error}", restore=True)
+                return self._finish(self._load())
         except Stopped as stop:
             self.log.warning("deploy stopped by a rollback", reason=str(stop))
             released = self._update(lambda r: r.move(FAILED, self._now(), error="stopped: a rollback took over") if not r.ended and r.state != LIVE else None)

@@ -181,3 +181,40 @@ def test_a_migration_running_past_its_timeout_fails_the_release_before_traffic_m
     assert world.state("v1.0.0") == "failed"
     assert "longer than" in world.store.release("v1.0.0")[0].error
     assert world.run.serving(API) == "botbalance-api-00001-abc"
+
+
+def test_a_permanent_cloud_error_mid_deploy_restores_the_previous_unit_and_says_so():
+    from shared.errors import PermanentError
+
+    world = World()
+    world.built("v1.0.0")
+    drive(world, "v1.0.0")
+    world.built("v1.1.0")
+
+    def worker_refused(*args, **kwargs):
+        if args[0] == WORKER:
+            raise PermanentError("botbalance-worker: PERMISSION_DENIED")
+        return original(*args, **kwargs)
+
+    original = world.run.deploy_revision
+    world.run.deploy_revision = worker_refused
+    assert drive(world, "v1.1.0") == "failed"
+    assert world.run.serving(API) == "botbalance-api-v1-0-0"
+    assert world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.store.lease() is None
+    assert "PERMISSION_DENIED" in world.store.release("v1.1.0")[0].error
+
+
+def test_a_permanent_error_outside_a_guarded_step_still_ends_the_release_and_frees_the_lease():
+    from shared.errors import NotFound
+
+    world = World()
+    world.built("v1.0.0")
+
+    def service_gone(service):
+        raise NotFound(f"Cloud Run service {service} not found")
+
+    world.run.service = service_gone
+    assert drive(world, "v1.0.0") == "failed"
+    assert "not found" in world.store.release("v1.0.0")[0].error
+    assert world.store.lease() is None
