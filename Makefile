@@ -25,5 +25,13 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest -q tests/e2e
 
+.PHONY: reliability
+reliability: $(STAMP)
+	$(PY) reliability.py --full
+
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) bench.py

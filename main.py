@@ -62,10 +62,11 @@ def deploy_on_tag(request: Any) -> Any:
         return _json(405, {"error": f"expected POST, found {request.method}"})
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         logger.warning("delivery refused: body too large", length=request.content_length)
-        return _json(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
+        return _too_large()
     body = request.stream.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        return _json(413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"})
+        logger.warning("delivery refused: body too large", length=f"more than {MAX_BODY_BYTES}")
+        return _too_large()
     try:
         svc = services()
     except ConfigError as error:
@@ -76,6 +77,16 @@ def deploy_on_tag(request: Any) -> Any:
     trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), svc.config.project.id)
     answer = handle(svc, request.headers, body, logger.bind(trace=trace, function="deploy_on_tag"))
     return _json(answer.status, answer.body)
+
+
+def _too_large() -> Any:
+    """413, streamed: functions-framework reads whatever is left of a request before it answers, unless the answer
+    is streamed, and an oversized body must not be read whole (nor held in memory) just to be refused."""
+    from flask import Response
+    from shared.webhook import MAX_BODY_BYTES
+
+    body = json.dumps({"error": f"body larger than {MAX_BODY_BYTES} bytes"})
+    return Response(iter([body]), status=413, content_type="application/json", headers={"Connection": "close"})
 
 
 def _json(status: int, body: dict[str, Any]) -> Any:
@@ -155,6 +166,34 @@ def rollback(cloud_event: Any) -> None:
     from functions.rollback import handle
 
     _on_event("rollback", cloud_event, handle)
+
+
+def _refuse_requests_that_are_not_events() -> None:
+    """A body the framework cannot turn into an event before calling us (not JSON, JSON that is not an object, not
+    a CloudEvent nor a Pub/Sub push) makes functions-framework answer 500, which asks Pub/Sub to redeliver bad input
+    forever. It is bad input: 400 with the reason. An error raised by our own code (a frame of this file in its
+    traceback) stays a 500, logged by the framework, so its message is redelivered."""
+    framework = sys.modules.get("functions_framework")
+    register = getattr(framework, "errorhandler", None)
+    if register is None:  # the command line, or a test importing main for its helpers
+        return
+
+    @register(Exception)
+    def refuse(error: Exception) -> Any:
+        import traceback
+
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(error, HTTPException):  # the framework's own 400 and 415: already an answer with a reason
+            return error
+        if any(frame.filename == __file__ for frame in traceback.extract_tb(error.__traceback__)):
+            raise error
+        reason = f"{type(error).__name__}: {error}"[:200]
+        logger.warning("request refused: not an event", reason=reason)
+        return _json(400, {"error": f"expected a CloudEvent or a Pub/Sub push message, found a body that is neither ({reason})"})
+
+
+_refuse_requests_that_are_not_events()
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ class LocalCloud:
         slack: bool = True,
         webhook_secret: str = "local-webhook-secret-not-for-production",
         functions: bool = True,
+        push_via: Callable[[str], str] | None = None,
     ) -> None:
+        """`push_via` maps a function's URL to the URL its push subscriptions deliver to (a fault harness's proxy)."""
         self.scenario = Scenario(latency=dict(latency or {}))
+        self._push_via = push_via
         self._config_overrides = config or {}
         self._slack_enabled = slack
         self.webhook_secret = webhook_secret
@@ -287,7 +290,7 @@ class LocalCloud:
                 request={
                     "name": subscriber.subscription_path(self.project, f"{topic}-{target}"),
                     "topic": self._publisher().topic_path(self.project, topic),
-                    "push_config": {"push_endpoint": self.functions.url(target)},
+                    "push_config": {"push_endpoint": (self._push_via or str)(self.functions.url(target))},
                     "ack_deadline_seconds": 60,
                 }
             )

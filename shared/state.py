@@ -53,7 +53,7 @@ class Pointer:
 @dataclass(frozen=True)
 class Lease:
     tag: str
-    owner: str  # who runs a step now ("" between steps); the Pub/Sub message id, stable across redeliveries
+    owner: str  # who runs a step now ("" between steps): one invocation, its message id and a token of its own
     expires: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,7 +67,9 @@ def decide_lease(current: Lease | None, tag: str, owner: str, now: float) -> str
     """Whether `owner` (working on `tag`) may take the lease now (pure).
 
     Free or expired: take. Held for another release: that release goes first. Held for this release by another
-    owner mid-step: busy (retry later). Held by the same owner (a redelivery of the same message): take.
+    owner mid-step: busy (retry later). Held by the same owner: take. An owner is one invocation (the message id and
+    a token of its own), so two copies of one message delivered at once never run a step together; an invocation
+    that fails gives its step back (`pause_lease`), and one that dies holds it until the lease expires.
     """
     if current is None or current.expires <= now:
         return TAKE
@@ -282,8 +284,9 @@ ROLLBACK_HOLDER = "rollback"
 
 def decide_rollback_lease(current: Lease | None, owner: str, now: float) -> str:
     """A rollback takes precedence over a deploy in flight (which stops before its next traffic change), but two
-    rollbacks never run at once: the second waits and then finds its `from` no longer live (pure)."""
+    rollbacks never run at once: the second waits and then finds its `from` no longer live (pure). A rollback lease
+    given back mid-way (owner "", its holder failed and let go) is taken by the next rollback, which finishes the job."""
     if current is None or current.expires <= now or current.tag != ROLLBACK_HOLDER:
         return TAKE
-    return TAKE if current.owner == owner else BUSY
+    return TAKE if current.owner in (owner, "") else BUSY
 

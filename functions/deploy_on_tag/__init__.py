@@ -1,8 +1,9 @@
 """deploy_on_tag: the GitHub webhook. Verify, filter, record the release exactly once, submit the build, answer.
 
 Answers within a second: the only remote calls on the starting path are the create-if-absent of the release
-record, the build submission and the record of its id. Slack is not on this path: the thread opens on the
-build's first status message.
+record and the build submission. The build's id is not written back here: the build's first status message
+carries it, with the release's tag and commit, and deploy_progress records it then (`adopt_build`). Slack is not
+on this path either: the thread opens on that same first message.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from shared.log import Logger, logger
 from shared.release import new_release
 from shared.wiring import Services
 
-REPAIR_AFTER_SECONDS = 30.0  # a record without a build id older than this was left by a crashed attempt
+REPAIR_AFTER_SECONDS = 30.0  # a record whose build no status message has claimed by then: its submission was lost
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,18 @@ def handle(services: Services, headers: Mapping[str, str], body: bytes, log: Log
     return _start(services, decision, delivery, log.bind(tag=decision.tag))
 
 
+def _tell(services: Services, text: str) -> None:
+    """A start that failed is told in the channel: GitHub never redelivers by itself, a person has to."""
+    services.notifier.post(text)
+
+
 def _start(services: Services, start: webhook.Start, delivery: str, log: Logger) -> Answer:
     from shared.adapters.cloudbuild import BuildRequest
 
     config = services.config
     now = services.clock()
     release = new_release(start.tag, start.commit, start.pushed_by, delivery, now)
+    repairing = False
     try:
         try:
             generation = services.store.create_release(release)
@@ -65,15 +72,22 @@ def _start(services: Services, start: webhook.Start, delivery: str, log: Logger)
             if found is None:
                 return Answer(503, {"error": "release record vanished; redeliver"})
             existing, generation = found
-            if existing.build_id:
-                log.info("tag already has a release", build_id=existing.build_id)
-                return Answer(200, {"status": "duplicate", "tag": start.tag, "build_id": existing.build_id})
-            stale = now - existing.created_at > REPAIR_AFTER_SECONDS or existing.error
-            if existing.delivery_id != delivery or not stale:
-                log.info("tag's release is being started by another delivery")
-                return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
-            log.warning("repairing a release whose build was never submitted")
-            release = existing
+            # our own create, landed, its answer lost and retried by the client (which then meets itself): go on
+            if existing != release:
+                if existing.build_id:
+                    log.info("tag already has a release", build_id=existing.build_id)
+                    return Answer(200, {"status": "duplicate", "tag": start.tag, "build_id": existing.build_id})
+                stale = now - existing.created_at > REPAIR_AFTER_SECONDS or existing.error
+                if existing.delivery_id != delivery or not stale:
+                    log.info("tag's release is being started by another delivery")
+                    return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
+                try:  # one repair: a compare-and-swap on the record as read, so of two redeliveries only one goes on
+                    services.store.save_release(existing.but(error=""), generation)
+                except PreconditionFailed:
+                    log.info("tag's release is being repaired by another delivery")
+                    return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
+                log.warning("repairing a release whose build was never recorded")
+                repairing = True
         request = BuildRequest(
             tag=start.tag,
             commit=start.commit,
@@ -84,16 +98,21 @@ def _start(services: Services, start: webhook.Start, delivery: str, log: Logger)
             timeout_seconds=config.build.timeout_seconds,
         )
         try:
+            earlier = services.builds.find(start.tag, start.commit) if repairing else None
+            if earlier is not None:  # the earlier attempt made it, then lost the answer: its own messages adopt it
+                log.info("the build was submitted before", build_id=earlier[0])
+                return Answer(202, {"status": "started", "tag": start.tag, "build_id": earlier[0]})
             build_id, log_url = services.builds.submit(request)
         except TagshipError as error:
             services.store.update_release(start.tag, lambda r: r.but(error=f"build submission failed: {error}"))
             log.error("build submission failed", error=str(error))
+            _tell(services, f":x: *{start.tag}*: the build could not be submitted ({error}). Nothing was deployed; "
+                            "redeliver the webhook from GitHub to try again.")
             return Answer(503, {"error": "build submission failed; redeliver to retry", "tag": start.tag})
-        services.store.update_release(
-            start.tag, lambda r: None if r.build_id else r.but(build_id=build_id, log_url=log_url, error="")
-        )
     except TagshipError as error:
         log.error("could not record the release", error=str(error))
+        _tell(services, f":x: *{start.tag}*: the release could not be recorded ({error}). Nothing was started; "
+                        "redeliver the webhook from GitHub to try again.")
         return Answer(503, {"error": "state bucket unavailable; redeliver to retry"})
-    log.info("release started", build_id=build_id, commit=start.commit, pushed_by=start.pushed_by)
+    log.info("release started", build_id=build_id, log_url=log_url, commit=start.commit, pushed_by=start.pushed_by)
     return Answer(202, {"status": "started", "tag": start.tag, "build_id": build_id})

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shared.adapters.cloudbuild import TERMINAL_FAILURES, parse_notification
+from shared.adapters.cloudbuild import TERMINAL_FAILURES, BuildStatus, parse_notification
 from shared.errors import InputError
 from shared.log import Logger, logger
-from shared.release import BUILDING, FAILED
+from shared.release import BUILDING, FAILED, Release
 from shared.wiring import Services
 
 from functions.deploy_progress.pipeline import Pipeline, open_thread, refresh_root, reply
@@ -38,6 +38,20 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     raise InputError(f"not a Cloud Build notification nor a drive message: keys {sorted(payload)[:6]}")
 
 
+def adopt_build(services: Services, release: Release, status: BuildStatus, payload: dict[str, Any]) -> Release:
+    """Records the build's id on its release from the build's own message (deploy_on_tag does not wait to).
+
+    Only a tagship build of the release's commit is adopted, and only while the release has none: should a
+    repaired submission ever make a second build for one release, the first to report is the release's, the other
+    is not ours. Returns the release as recorded now."""
+    if release.build_id or status.commit != release.commit or "tagship" not in (payload.get("tags") or ()):
+        return release
+    return services.store.update_release(
+        release.tag,
+        lambda r: None if r.build_id else r.but(build_id=status.build_id, log_url=status.log_url or r.log_url, error=""),
+    ) or release
+
+
 def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str, str], message_id: str, log: Logger,
            published_at: float | None = None) -> str:
     status = parse_notification(payload, attributes)
@@ -46,10 +60,11 @@ def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str,
         log.info("build is not a tagship release", status=status.status)
         return "not ours"
     found = services.store.release(status.tag)
-    if found is None or found[0].build_id != status.build_id:
+    release = adopt_build(services, found[0], status, payload) if found is not None else None
+    if release is None or release.build_id != status.build_id:
         log.info("build does not belong to a recorded release", status=status.status)
         return "not ours"
-    release = open_thread(services, found[0])
+    release = open_thread(services, release)
     if status.status in TERMINAL_FAILURES:
         now = services.clock()
         reason = f"build {status.status.lower()}" + (f": {status.detail}" if status.detail else "")

@@ -8,12 +8,14 @@ A failure after traffic moved restores the previous release unit: API, worker an
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.adapters.cloudrun import TrafficTarget
+from shared.adapters.cloudrun import TrafficTarget, poll_delays
+from shared.adapters.storage import StoredObject
 from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
 from shared.frontend import cache_control, plan_publish
 from shared.log import Logger
@@ -21,12 +23,16 @@ from shared.messages import duration, root_text
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
 )
-from shared.state import BUSY, OTHER_RELEASE, Pointer
+from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER, Pointer
 from shared.wiring import Services
 
 BASELINE = "_baseline"
 PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
-COPY_WORKERS = 16
+COPY_WORKERS = 32  # parallel server-side copies of the frontend (the storage client keeps as many connections)
+
+
+class _Abandoned(Exception):
+    """The frontend copy stops before index.html: the worker beside it failed, and the release is being undone."""
 
 
 class Stopped(Exception):
@@ -86,7 +92,9 @@ class Pipeline:
         self.config = services.config
         self.store = services.store
         self.tag = tag
-        self.owner = owner or "anonymous"
+        # One owner per invocation, not per message: Pub/Sub delivers one message twice at once (a duplicate, or a
+        # redelivery while the first attempt still runs), and two attempts must never run the same step together.
+        self.owner = f"{owner or 'anonymous'}~{uuid.uuid4().hex[:8]}"
         self.log = log.bind(tag=tag)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
@@ -143,11 +151,30 @@ class Pipeline:
                 self._fail(f"Deploy could not finish: {error}", restore=True)
                 return self._finish(self._load())
         except Stopped as stop:
-            self.log.warning("deploy stopped by a rollback", reason=str(stop))
-            released = self._update(lambda r: r.move(FAILED, self._now(), error="stopped: a rollback took over") if not r.ended and r.state != LIVE else None)
-            reply(self.s, released, ":octagonal_sign: Stopped before the next traffic change: a rollback took over.")
-            refresh_root(self.s, released)
-            return "stopped"
+            return self._stopped(stop)
+        except BaseException:
+            self._give_step_back()
+            raise
+
+    def _give_step_back(self) -> None:
+        """An attempt that fails mid-step lets the redelivery of its message (another owner) resume at once."""
+        try:
+            self.store.pause_lease(self.tag, self.owner, self._now(), self.config.deploy.lease_seconds)
+        except TagshipError as error:  # the lease then expires on its own
+            self.log.warning("could not give the step back", error=str(error))
+
+    def _stopped(self, stop: Stopped) -> str:
+        lease = self.store.lease()
+        if lease is not None and lease.tag == self.tag:  # our lease expired mid-step and another attempt took it on
+            self.log.warning("deploy handed over: another attempt of this release holds the lease now", reason=str(stop))
+            return "handed over"
+        why = "a rollback took over" if lease is not None and lease.tag == ROLLBACK_HOLDER else "its deploy lease expired"
+        self.log.warning(f"deploy stopped: {why}", reason=str(stop))
+        now = self._now()
+        released = self._update(lambda r: r.move(FAILED, now, error=f"stopped: {why}") if not r.ended and r.state != LIVE else None)
+        reply(self.s, released, f":octagonal_sign: Stopped before the next traffic change: {why}.")
+        refresh_root(self.s, released)
+        return "stopped"
 
     def _wait(self) -> str:
         superseded = self.store.wait_in_queue(self.tag, _newer(self.store))
@@ -237,7 +264,7 @@ class Pipeline:
             reply(self.s, release, f":card_file_box: Migrations running (`{name.rsplit('/', 1)[-1]}`)")
         budget = self._now() + self.config.deploy.step_budget_seconds
         started_at = release.migration_started_at or self._now()
-        delay = 0.05
+        delays = poll_delays(maximum=2.0)  # noticed done within a tenth of its run time, at most 2 s late
         while True:
             state = run.execution(release.migration_execution)
             if state.done:
@@ -248,8 +275,7 @@ class Pipeline:
                 return True
             if self._now() > budget:
                 return False  # resumed by the next message: the execution is recorded, never run twice
-            self.s.sleep(delay)
-            delay = min(delay * 1.5, 2.0)
+            self.s.sleep(next(delays))
         self._step("migrate", "finished")
         if not state.succeeded:
             self._fail(f"Migrations failed: {state.message or 'the job execution failed'}; no traffic moved", restore=False)
@@ -283,19 +309,26 @@ class Pipeline:
         objects = self.s.objects
         if objects.list(self.config.state.bucket, prefix):
             return
-        for item in objects.list(self.config.frontend.bucket):
+
+        def keep(item: StoredObject) -> None:
             objects.copy(self.config.frontend.bucket, item.name, self.config.state.bucket, prefix + item.name,
-                         cache_control=cache_control(item.name))
+                         cache_control=cache_control(item.name), like=item)
+
+        with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+            list(pool.map(keep, objects.list(self.config.frontend.bucket)))
 
     def _deploy_services(self, release: Release) -> None:
         release = self._capture_previous(release)
         api = self.config.api.service
-        worker = self.config.worker.service
         tag = sanitise(self.tag)
         run = self.s.run
         # API: a tagged candidate with no traffic, smoke-tested on its own URL, then all the traffic.
+        api_revision = revision_name(api, self.tag)
+        if "api" not in release.traffic_moved and run.service(api).traffic.get(api_revision) == 100:
+            # the traffic moved, then the attempt died before recording it: the cloud says so, record it now
+            release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision},
+                                                   traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
         if "api" not in release.traffic_moved:
-            api_revision = revision_name(api, self.tag)
             self._step("deploy_api", "started")
             state = run.deploy_revision(api, api_revision, release.image, tag=tag)
             release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision}))
@@ -312,6 +345,38 @@ class Pipeline:
             release = self._update(lambda r: r.but(traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
             self._step("deploy_api", "finished")
             reply(self.s, release, f":rocket: API traffic moved to `{api_revision}`")
+        # The API serves this release: the worker's revision and the frontend no longer wait for each other. The
+        # frontend is copied on a second thread while the worker deploys here. index.html, which makes the new
+        # frontend visible, goes last, only if the worker has not failed and the lease is still ours; the thread
+        # is joined before anything else happens, so a restore never races a copy.
+        worker_failed = threading.Event()
+
+        def before_index() -> None:
+            if worker_failed.is_set():
+                raise _Abandoned("the worker's deploy failed: index.html stays as it was")
+            self._guard_traffic()
+
+        with ThreadPoolExecutor(max_workers=1) as side:
+            frontend = None if release.frontend_published else side.submit(self._publish_frontend, before_index)
+            try:
+                failure = self._deploy_worker(release)
+            except BaseException:
+                worker_failed.set()
+                raise
+            if failure is not None:
+                worker_failed.set()
+        if failure is not None:
+            self._fail(failure, restore=True)
+            return
+        if frontend is not None:
+            frontend.result()  # its error, if any, now that the worker's outcome is recorded
+        self._move(PUBLISHING)
+
+    def _deploy_worker(self, release: Release) -> str | None:
+        """The worker on this release's image with all its traffic; what went wrong when that cannot be done."""
+        worker = self.config.worker.service
+        tag = sanitise(self.tag)
+        run = self.s.run
         if "worker" not in release.traffic_moved:
             worker_revision = revision_name(worker, self.tag)
             self._step("deploy_worker", "started")
@@ -322,13 +387,12 @@ class Pipeline:
             except PreconditionFailed:
                 raise  # a concurrent change, judged by drive(): a rollback's, or a retry
             except PermanentError as error:
-                self._fail(f"Worker deploy failed: {error}", restore=True)
-                return
+                return f"Worker deploy failed: {error}"
             release = self._update(lambda r: r.but(revisions={**r.revisions, "worker": worker_revision},
                                                    traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("worker",)))))
             self._step("deploy_worker", "finished")
             reply(self.s, release, f":gear: Worker on `{worker_revision}`")
-        self._move(PUBLISHING)
+        return None
 
     def _smoke(self, base_url: str) -> tuple[bool, str]:
         deploy = self.config.deploy
@@ -351,34 +415,46 @@ class Pipeline:
         return True, "ok"
 
     def _publish(self, release: Release) -> None:
+        if not release.frontend_published:  # published alongside the worker, unless that attempt was cut short
+            self._publish_frontend(self._guard_traffic)
+        self._move(VERIFYING)
+
+    def _publish_frontend(self, before_index: Any) -> None:
         self._step("publish", "started")
-        copied = self.publish_frontend(self._prefix(self.tag))
-        objects = {o.name[len(self._prefix(self.tag)):]: o.md5_hash or "" for o in self.s.objects.list(self.config.state.bucket, self._prefix(self.tag))}
+        copied, objects = self._copy_frontend(self._prefix(self.tag), before_index=before_index)
         release = self._update(lambda r: r.but(frontend_objects=objects, frontend_published=True))
         self._step("publish", "finished")
         reply(self.s, release, f":globe_with_meridians: Frontend published ({copied} of {len(objects)} files changed)")
-        self._move(VERIFYING)
 
     def publish_frontend(self, prefix: str) -> int:
         """Copies what differs from `prefix` to the live bucket: assets in parallel first, index.html last."""
+        return self._copy_frontend(prefix)[0]
+
+    def _copy_frontend(self, prefix: str, before_index: Any = None) -> tuple[int, dict[str, str]]:
+        """(files copied, path -> md5 of the release's frontend). Both sides are listed at once; each copy is
+        server-side and carries the source's metadata; `before_index` runs just before index.html is copied."""
         objects = self.s.objects
         state_bucket, live_bucket = self.config.state.bucket, self.config.frontend.bucket
-        source = {o.name[len(prefix):]: o.md5_hash or "" for o in objects.list(state_bucket, prefix)}
-        if not source:
-            raise PermanentError(f"gs://{state_bucket}/{prefix}: expected the built frontend, found nothing")
-        live = {o.name: o.md5_hash or "" for o in objects.list(live_bucket)}
-        plan = plan_publish(source, live)
-
-        def copy(path: str) -> None:
-            objects.copy(state_bucket, prefix + path, live_bucket, path, cache_control=cache_control(path))
-
         with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
+            listed_live = pool.submit(objects.list, live_bucket)
+            stored = {o.name[len(prefix):]: o for o in objects.list(state_bucket, prefix)}
+            live = {o.name: o.md5_hash or "" for o in listed_live.result()}
+            if not stored:
+                raise PermanentError(f"gs://{state_bucket}/{prefix}: expected the built frontend, found nothing")
+            source = {path: o.md5_hash or "" for path, o in stored.items()}
+            plan = plan_publish(source, live)
+
+            def copy(path: str) -> None:
+                objects.copy(state_bucket, prefix + path, live_bucket, path, cache_control=cache_control(path),
+                             like=stored[path])
+
             list(pool.map(copy, plan.assets))
-            pages = [p for p in plan.pages if p != "index.html"]
-            list(pool.map(copy, pages))
+            list(pool.map(copy, [p for p in plan.pages if p != "index.html"]))
         if "index.html" in plan.pages:
+            if before_index is not None:
+                before_index()
             copy("index.html")
-        return len(plan.copies)
+        return len(plan.copies), source
 
     def _verify(self, release: Release) -> None:
         deploy = self.config.deploy
@@ -409,16 +485,27 @@ class Pipeline:
         total = release.at(LIVE) - release.created_at if release.at(LIVE) else 0
         reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {previous_live or 'the pre-tagship revisions'}.")
 
+    def _moved(self, release: Release) -> set[str]:
+        """Roles whose traffic this release holds: as recorded, or as the cloud serves it (an attempt that died
+        between a traffic change and its record leaves only the cloud knowing)."""
+        moved = set(release.traffic_moved)
+        for role, service in (("api", self.config.api.service), ("worker", self.config.worker.service)):
+            if role not in moved and self.s.run.service(service).traffic.get(revision_name(service, self.tag)):
+                moved.add(role)
+        return moved
+
     def _restore(self, release: Release) -> None:
         """Puts the previous release unit back where this release had moved it (API, worker, frontend)."""
         previous = release.previous
         if not previous:
             return
+        self._guard_traffic()  # a restore is a traffic change: a rollback that took the lease has set the unit already
         run = self.s.run
         try:
-            if "api" in release.traffic_moved and previous.get("api"):
+            moved = self._moved(release)
+            if "api" in moved and previous.get("api"):
                 run.set_traffic(self.config.api.service, [TrafficTarget(previous["api"], 100)])
-            if "worker" in release.traffic_moved and previous.get("worker"):
+            if "worker" in moved and previous.get("worker"):
                 run.set_traffic(self.config.worker.service, [TrafficTarget(previous["worker"], 100)])
             if release.frontend_published and previous.get("frontend_prefix"):
                 self.publish_frontend(previous["frontend_prefix"])

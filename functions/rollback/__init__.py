@@ -8,6 +8,8 @@ same release finds its `from` no longer live and only says so.
 from __future__ import annotations
 
 import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from shared.adapters.cloudrun import TrafficTarget
@@ -16,10 +18,10 @@ from shared.log import Logger
 from shared.messages import duration
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
-    IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger, parse_rollback_message,
-    plan_rollback,
+    PREVIOUS, IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger,
+    parse_rollback_message, plan_rollback,
 )
-from shared.state import BUSY, Pointer
+from shared.state import BUSY, ROLLBACK_HOLDER, Pointer
 from shared.wiring import Services
 
 from functions.deploy_progress.pipeline import BASELINE, Pipeline, refresh_root, reply
@@ -75,9 +77,11 @@ class Rollback:
         self.store = services.store
         self.config = services.config
         self.request = request
-        self.owner = f"rollback-{message_id or time.time()}"
+        # one owner per invocation: two copies of one request delivered at once must not both act
+        self.owner = f"rollback-{message_id or time.time()}~{uuid.uuid4().hex[:8]}"
         self.message_id = message_id
         self.log = log
+        self._moved = False  # whether this attempt has changed any traffic yet
 
     def run(self) -> str:
         if self.message_id and self.store.marker("rollback-message", self.message_id):
@@ -92,16 +96,31 @@ class Rollback:
             if time.monotonic() > waited_until:  # a long rollback in flight: let Pub/Sub bring this one back later
                 raise LeaseHeld("another rollback is running; this request waits its turn")
             self.s.sleep(0.1)
+        if self.message_id and self.store.marker("rollback-message", self.message_id):  # done while we waited
+            self._end(displaced)
+            self.log.info("rollback request already handled (a copy delivered at the same time)")
+            return "duplicate delivery"
         try:
             outcome = self._plan_and_apply(started, displaced)
         except TagshipError as error:
-            if error.transient:
-                raise  # keep the lease for this message: its redelivery takes it again
+            if not error.transient and self._moved:  # a unit half moved back is never left so: retried until whole
+                self._say_failed(error, "part of the unit moved back already; retrying until all of it is")
+                error = TransientError(f"rollback half applied: {error}")
+            if error.transient:  # keep the lease for rollbacks; the redelivery (or the next request) finishes the job
+                self.store.pause_lease(ROLLBACK_HOLDER, self.owner, self.s.clock(), LEASE_SECONDS)
+                raise error
+            self._say_failed(error, "nothing was changed")
             self._end(displaced)
             raise
         self._end(displaced if outcome.startswith("refused") else None)
         self.store.mark_once("rollback-message", self.message_id or self.owner, {"outcome": outcome})
         return outcome
+
+    def _say_failed(self, error: Exception, what: str) -> None:
+        """Once per request: a failed rollback is the one thing the channel must hear of."""
+        if self.store.mark_once("rollback-failure", self.message_id or self.owner, {"error": str(error)[:500]}):
+            self.log.error("rollback failed", error=str(error), what=what)
+            self.s.notifier.post(f":x: Rollback failed ({self.request.trigger}, by {self.request.requested_by}): {error}; {what}.")
 
     def _end(self, hand_back: Any = None) -> None:
         if hand_back is not None:
@@ -112,10 +131,16 @@ class Rollback:
         if waiting:
             self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": waiting})
 
-    def _facts(self) -> dict[str, ReleaseFacts]:
+    def _facts(self, tags: set[str]) -> dict[str, ReleaseFacts]:
+        """What the plan needs to know of `tags`: only the release it may return to is ever looked at, so a long
+        history costs nothing (reading every record made a rollback slower with each release ever made)."""
         facts = {}
         api, worker = self.config.api.service, self.config.worker.service
-        for release in self.store.releases():
+        for tag in sorted(tags):
+            found = self.store.release(tag)
+            if found is None:
+                continue
+            release = found[0]
             went_live = release.at(LIVE) is not None
             present = False
             if went_live and release.revisions.get("api") and release.revisions.get("worker"):
@@ -131,8 +156,9 @@ class Rollback:
             sent_from = pointer.live_at(self.published_at) if self.published_at is not None else None
             request = RollbackRequest(request.to, sent_from or pointer.live, request.reason, request.requested_by,
                                       request.trigger)
-        plan = plan_rollback(request, live=pointer.live, previous=pointer.previous, releases=self._facts(),
-                             already_done_from=frozenset())
+        target = pointer.previous if request.to == PREVIOUS else request.to
+        plan = plan_rollback(request, live=pointer.live, previous=pointer.previous,
+                             releases=self._facts({target} if target else set()), already_done_from=frozenset())
         if not isinstance(plan, RollbackPlan):
             self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag)
             self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {request.requested_by}): {plan.reason}")
@@ -148,12 +174,13 @@ class Rollback:
         bad, target = bad_found[0], target_found[0]
         self._apply(target)
         now = self.s.clock()
-        self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
         if _went_live_before(target, bad):  # back to an older release: the one left is the bad one
             bad = self.store.update_release(
                 plan.from_tag,
                 lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}") if r.state in (LIVE, VERIFYING) else None,
             ) or bad
+        # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
+        self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
         took = self.s.clock() - started
         log.warning("rolled back", to=plan.to_tag, reason=plan.reason, requested_by=plan.requested_by, seconds=round(took, 3))
         verb = "Rolled back" if _went_live_before(target, bad) else "Rolled forward"
@@ -177,17 +204,20 @@ class Rollback:
             refresh_root(self.s, stopped)
 
     def _apply(self, target: Release) -> None:
-        """API and worker traffic to the target's revisions (checked ready first), then its frontend."""
+        """API traffic to the target's revision (the plan found both revisions ready), then the worker's traffic
+        and the target's frontend side by side: neither waits for the other, as in a deploy."""
         run = self.s.run
         api, worker = self.config.api.service, self.config.worker.service
-        for service, role in ((api, "api"), (worker, "worker")):
-            revision = target.revisions.get(role)
-            if not revision or not run.revision_ready(service, revision):
-                raise TransientError(f"{target.tag}'s {role} revision {revision} is not ready")
-        for service, role in ((api, "api"), (worker, "worker")):
-            run.set_traffic(service, [TrafficTarget(target.revisions[role], 100)])
+        for role in ("api", "worker"):
+            if not target.revisions.get(role):
+                raise TransientError(f"{target.tag} records no {role} revision")
+        run.set_traffic(api, [TrafficTarget(target.revisions["api"], 100)])
+        self._moved = True  # from here on, a failure leaves part of the unit moved
         prefix = f"{self.config.frontend.releases_prefix}{target.tag or BASELINE}/"
-        Pipeline(self.s, target.tag, self.owner, self.log).publish_frontend(prefix)
+        with ThreadPoolExecutor(max_workers=1) as side:
+            frontend = side.submit(Pipeline(self.s, target.tag, self.owner, self.log).publish_frontend, prefix)
+            run.set_traffic(worker, [TrafficTarget(target.revisions["worker"], 100)])
+        frontend.result()
 
 
 def _went_live_before(a: Release, b: Release) -> bool:

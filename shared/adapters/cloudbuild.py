@@ -38,6 +38,7 @@ TERMINAL_FAILURES = frozenset({"FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLE
 
 class Builds(Protocol):
     def submit(self, request: BuildRequest) -> tuple[str, str]: ...
+    def find(self, tag: str, commit: str) -> tuple[str, str] | None: ...
     def status(self, build_id: str) -> BuildStatus: ...
 
 
@@ -118,6 +119,17 @@ class GoogleBuilds:
             raise from_google(error, f"submitting the build of {request.tag}") from error
         started = operation.metadata.build
         return started.id, started.log_url
+
+    def find(self, tag: str, commit: str) -> tuple[str, str] | None:
+        """(id, log URL) of a tagship build already submitted for `tag` at `commit`, if any: a submission whose
+        answer was lost (the build made, the caller gone) is found again instead of being made twice."""
+        try:
+            for build in clients.cloud_build().list_builds(project_id=self._project, filter=f'tags="{_tag_label(tag)}"'):
+                if "tagship" in build.tags and build.substitutions.get("_COMMIT") == commit:
+                    return build.id, build.log_url
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"looking for the build of {tag}") from error
+        return None
 
     def status(self, build_id: str) -> BuildStatus:
         from google.cloud.devtools import cloudbuild_v1

@@ -6,22 +6,44 @@ resolved from `traffic_statuses`, so a new template never moves traffic by itsel
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from shared import clients
 from shared.errors import NotFound, PermanentError, PreconditionFailed, TransientError, from_google
 
-_POLL_INITIAL = 0.05
-_POLL_MAX = 2.0
+POLL_INITIAL = 0.05
+POLL_GROWTH = 1.1
+POLL_MAX = 1.0
 _TRAFFIC_ATTEMPTS = 4
 
 
-def _polling(timeout: float) -> Any:
-    """The library's own polling policy (it retries on 'not done yet'), starting faster than its 1 s default."""
-    from google.api_core.future import polling
+def poll_delays(initial: float = POLL_INITIAL, growth: float = POLL_GROWTH, maximum: float = POLL_MAX) -> Iterator[float]:
+    """Pauses between polls of work in progress: each a tenth longer than the one before, up to `maximum`.
 
-    return polling.DEFAULT_POLLING.with_delay(initial=_POLL_INITIAL, maximum=_POLL_MAX, multiplier=1.5).with_timeout(timeout)
+    Without jitter, so work that ended is noticed at most a tenth of its duration later and never more than
+    `maximum` later: a one-second rollout costs at most 0.1 s of polling, a thirty-second one at most 1 s, in
+    about 50 polls. (The library's default is jittered exponential back-off from 1 s; jitter also made a
+    one-second operation noticed up to half a second late with the 1.5 growth used before.)
+    """
+    delay = initial
+    while True:
+        yield delay
+        delay = min(delay * growth, maximum)
+
+
+def wait_for(operation: Any, timeout: float, sleep: Callable[[float], None] = time.sleep) -> Any:
+    """The result of a long-running operation polled with `poll_delays`; its error, or TimeoutError, raised."""
+    deadline = time.monotonic() + timeout
+    for delay in poll_delays():
+        if operation.done():
+            return operation.result()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"operation {operation.operation.name} not done after {timeout:.0f}s")
+        sleep(min(delay, left))
+    raise AssertionError("poll_delays never ends")
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,7 @@ class GoogleCloudRun:
 
         try:
             operation = clients.run_services().update_service(request=run_v2.UpdateServiceRequest(service=svc))
-            result = operation.result(timeout=self.operation_timeout, polling=_polling(self.operation_timeout))
+            result = wait_for(operation, self.operation_timeout)
         except Exception as error:  # noqa: BLE001
             raise from_google(error, doing) from error
         return self._state(result)
@@ -223,9 +245,7 @@ class GoogleCloudRun:
                 container.image = image
                 container.command = list(command[:1])
                 container.args = list(command[1:])
-                jobs.update_job(request=run_v2.UpdateJobRequest(job=current)).result(
-                    timeout=self.operation_timeout, polling=_polling(self.operation_timeout)
-                )
+                wait_for(jobs.update_job(request=run_v2.UpdateJobRequest(job=current)), self.operation_timeout)
             operation = jobs.run_job(name=name)
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"starting migration job {job}") from error

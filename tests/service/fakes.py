@@ -141,7 +141,8 @@ class FakeObjects:
             return [StoredObject(name, md5, len(data), None) for name, (data, md5) in sorted(self.buckets.get(bucket, {}).items())
                     if name.startswith(prefix)]
 
-    def copy(self, source_bucket: str, source: str, bucket: str, name: str, *, cache_control: str) -> None:
+    def copy(self, source_bucket: str, source: str, bucket: str, name: str, *, cache_control: str,
+             like: StoredObject | None = None) -> None:
         with self._lock:
             self.copies.append((source, name))
             self.buckets.setdefault(bucket, {})[name] = self.buckets[source_bucket][source]

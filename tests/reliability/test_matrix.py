@@ -1,0 +1,57 @@
+"""A seeded slice of the reliability matrix (`reliability.py`), in the normal test suite.
+
+Every fault kind once, at a step the seed picks, plus two of the races; each scenario on a fresh local cloud whose
+deliveries are duplicated 1-5 times, concurrently and reordered, judged by every invariant of
+`localcloud.invariants`. `make reliability` runs the whole matrix. The seed is `TAGSHIP_RELIABILITY_SEED` (the
+default keeps CI reproducible; any other value explores another slice).
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+import reliability
+from localcloud.faults import KINDS
+
+SEED = int(os.environ.get("TAGSHIP_RELIABILITY_SEED", str(reliability.DEFAULT_SEED)))
+
+
+def ci_slice(seed: int) -> list[reliability.Scenario]:
+    """One scenario per fault kind (the step seeded), and two races (seeded)."""
+    rng = random.Random(seed)
+    by_kind: dict[str, list[reliability.Scenario]] = {kind: [] for kind in KINDS}
+    for scenario in reliability.matrix():
+        for kind in KINDS:
+            if scenario.name.endswith(f" x {kind}"):
+                by_kind[kind].append(scenario)
+    chosen = [rng.choice(by_kind[kind]) for kind in KINDS]
+    return chosen + rng.sample(reliability.races(), 2)
+
+
+SLICE = ci_slice(SEED)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quiet():
+    with reliability.quiet_logging():
+        yield
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("scenario", SLICE, ids=[s.name for s in SLICE])
+def test_the_scenario_keeps_every_invariant(scenario):
+    outcome = reliability.run_scenario(scenario, SEED)
+    assert outcome.passed, reliability.row(outcome)
+    assert outcome.deliveries > 0
+
+
+def test_the_matrix_covers_every_step_of_the_deploy_and_the_rollback_with_every_fault_kind():
+    names = {s.name for s in reliability.matrix()}
+    for step in reliability.DEPLOY_STEPS + reliability.ROLLBACK_STEPS + reliability.WATCH_STEPS:
+        for kind in step.kinds:
+            assert f"{step.phase}/{step.name} x {kind}" in names
+    kinds_seen = {kind for kind in KINDS if any(n.endswith(f" x {kind}") for n in names)}
+    assert kinds_seen == set(KINDS)
+    assert sum(n.startswith("race/") for n in names) >= 5 and "slack/down throughout" in names
