@@ -70,7 +70,8 @@ DEPLOY_STEPS = (
     Step("deploy", "slack", lambda r: Target.slack("chat.postMessage", "Migrations"), why="the release thread's messages"),
 )
 ROLLBACK_STEPS = (
-    Step("rollback", "lease", lambda r: Target.storage(_storage_write("lease.json")), why="taking the lease"),
+    Step("rollback", "lease", lambda r: Target.storage(_storage_write("lease.json") + r'.*"owner": "rollback-'),
+         why="taking the lease"),
     Step("rollback", "revisions", lambda r: Target.grpc(f"{RUN}.Revisions/GetRevision"),
          why="checking the target's revisions are ready"),
     Step("rollback", "api-traffic", lambda r: Target.grpc(UPDATE_SERVICE, nth=1), why="the API back"),
@@ -205,7 +206,7 @@ NOT_ROLLED_BACK_WHOLE = serving("v1.1.0", states={"v1.1.0": ("live",)})
 def deploy_scenario(step: Step, kind: str) -> Scenario:
     def run(r: Run) -> World:
         r.serve("v1.0.0")
-        r.harness.arm(step.target(r), kind, competitor=lambda: r.drive("v1.1.0"))
+        r.harness.arm(step.target(r), kind, competitor=lambda: r.drive("v1.1.0"), label=step.name)
         r.push("v1.1.0")
         r.settle()
         tolerant = step.name == "slack" or kind not in (PERMANENT, PERMANENT_WHILE)
@@ -223,7 +224,7 @@ def rollback_scenario(step: Step, kind: str) -> Scenario:
         r.serve("v1.0.0")
         r.serve("v1.1.0")
         competitor = {**ROLLBACK_REQUEST, "requested_by": "a second person"}
-        r.harness.arm(step.target(r), kind, competitor=lambda: r.rollback(competitor))
+        r.harness.arm(step.target(r), kind, competitor=lambda: r.rollback(competitor), label=step.name)
         r.rollback(ROLLBACK_REQUEST)
         permanent = kind in (PERMANENT, PERMANENT_WHILE)
         r.wait(lambda: r.state("v1.1.0") == "rolled_back", timeout=8 if permanent else 30)
@@ -239,7 +240,7 @@ def watch_scenario(step: Step, kind: str) -> Scenario:
     def run(r: Run) -> World:
         r.serve("v1.0.0")
         r.serve("v1.1.0", app="degrading", degrade_after=0.5)
-        r.harness.arm(step.target(r), kind)
+        r.harness.arm(step.target(r), kind, label=step.name)
         time.sleep(1.0)
         for _ in range(8):
             r.local.tick_watchdog()
@@ -326,8 +327,8 @@ def three_triggers_at_once() -> Scenario:
     def run(r: Run) -> World:
         r.serve("v1.0.0")
         r.serve("v1.1.0")
-        r.serve("v1.2.0", app="degrading", degrade_after=0.3)
-        time.sleep(0.8)
+        r.serve("v1.2.0", app="degrading", degrade_after=1.5)  # after its bake: it goes live, then degrades
+        time.sleep(1.2)
         actions = [lambda: r.local.tick_watchdog(), lambda: r.local.tick_watchdog(),
                    lambda: r.rollback(incident("botbalance-api-health", "0.race")),
                    lambda: r.rollback({"to": "previous", "from": "v1.2.0", "reason": "pager", "requested_by": "erin"})]
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_fuzz:
         from tests.reliability.test_fuzz import run_fuzzing
 
-        examples = args.fuzz_examples or (400 if args.full else 150)
+        examples = args.fuzz_examples or (1000 if args.full else 300)
         fuzz, fuzz_failures = run_fuzzing(examples, seed=args.seed)
     passed = sum(o.passed for o in outcomes)
     failed = len(outcomes) - passed

@@ -44,7 +44,7 @@ import re
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 # Fault kinds: the columns of the matrix.
@@ -491,7 +491,6 @@ class FaultHarness:
 
     def __init__(self, *, seed: int, copies: tuple[int, int] = (1, 5), spread: float = 0.25) -> None:
         self.seed = seed
-        self.rng = random.Random(seed)
         self.deliveries = DeliveryLayer(seed=seed, copies=copies, spread=spread)
         self.logs = LogCapture()
         self.armed: list[str] = []
@@ -502,7 +501,6 @@ class FaultHarness:
         self.storage: HttpFaultProxy | None = None
         self.slack: HttpFaultProxy | None = None
         self.sampler: TrafficSampler | None = None
-        self._timers: list[threading.Timer] = []
         self._scenario_keys: set[str] = set()  # fault keys armed on the scenario, cleared by disarm()
 
     def __enter__(self) -> "FaultHarness":
@@ -515,8 +513,6 @@ class FaultHarness:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for timer in self._timers:
-            timer.cancel()
         self._stack.close()
 
     @contextlib.contextmanager
@@ -566,16 +562,18 @@ class FaultHarness:
                 proxy.stop()
 
     # -- arming -----------------------------------------------------------------------------------------------------
-    def arm(self, target: Target, kind: str, *, competitor: Callable[[], None] | None = None) -> None:
+    def arm(self, target: Target, kind: str, *, competitor: Callable[[], None] | None = None, label: str = "") -> None:
         """Arms one fault of `kind` at `target` (see the module docstring). `competitor` runs right after the
-        lease was expired (LEASE_EXPIRY): whatever should now race the step in flight."""
-        self.armed.append(f"{kind} @ {target.describe()}")
+        lease was expired (LEASE_EXPIRY): whatever should now race the step in flight. `label` names the step in
+        what `fired()` reports (the target's own description by default)."""
+        label = label or target.describe()
+        self.armed.append(f"{kind} @ {label}")
         if target.system == "grpc":
             self._arm_grpc(target, kind, competitor)
         elif target.system == "storage":
-            self._arm_storage(target, kind, competitor)
+            self._arm_storage(target, kind, competitor, label)
         elif target.system == "slack":
-            self._arm_slack(target, kind, competitor)
+            self._arm_slack(target, kind, competitor, label)
         else:
             raise ValueError(f"target system: expected grpc, storage or slack, found {target.system!r}")
 
@@ -617,10 +615,10 @@ class FaultHarness:
         else:  # armed right after the (n-1)-th call, so it strikes the n-th
             self.hooks.on(method, arm_now, nth=target.nth - 1)
 
-    def _arm_storage(self, target: Target, kind: str, competitor: Callable[[], None] | None) -> None:
+    def _arm_storage(self, target: Target, kind: str, competitor: Callable[[], None] | None, label: str) -> None:
         assert self.storage is not None
         pattern = re.compile(target.pattern, re.DOTALL)
-        label = f"{kind} {target.pattern}"
+        label = f"{kind} {label}"
         if kind == SLOW:
             self.storage.add(HttpFault(label, pattern, 0, times=WHILE_TIMES, delay=SLOW_SECONDS))
         elif kind == LEASE_EXPIRY:
@@ -630,14 +628,14 @@ class FaultHarness:
             self.storage.add(HttpFault(label, pattern, HTTP_CODES[kind], times=WHILE_TIMES if kind in WHILE_KINDS else 1,
                                        after_effect=kind == CRASH))
 
-    def _arm_slack(self, target: Target, kind: str, competitor: Callable[[], None] | None) -> None:
+    def _arm_slack(self, target: Target, kind: str, competitor: Callable[[], None] | None, label: str) -> None:
         assert self.slack is not None
         key = f"slack/{target.method}"
         pattern = re.compile(re.escape(target.method) + (f".*{target.pattern}" if target.pattern else ""), re.DOTALL)
         if kind == SLOW:
-            self.slack.add(HttpFault(f"slow {target.method}", pattern, 0, times=WHILE_TIMES, delay=SLOW_SECONDS))
+            self.slack.add(HttpFault(f"slow {label}", pattern, 0, times=WHILE_TIMES, delay=SLOW_SECONDS))
         elif kind == LEASE_EXPIRY:
-            self.slack.add(HttpFault(f"lease {target.method}", pattern, 0, times=1, after_effect=True,
+            self.slack.add(HttpFault(f"lease-expiry {label}", pattern, 0, times=1, after_effect=True,
                                      on_effect=self._expire_then(competitor)))
         else:
             self._scenario_keys.add(key)
@@ -648,12 +646,6 @@ class FaultHarness:
         """Slack refuses every connection until the end of the scenario."""
         self.armed.append("slack down throughout")
         self.local.slack.down = True
-
-    def after(self, seconds: float, action: Callable[[], None]) -> None:
-        timer = threading.Timer(seconds, action)
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
 
     # -- figures and settling -----------------------------------------------------------------------------------
     def fired(self) -> list[str]:

@@ -23,7 +23,7 @@ from shared.messages import duration, root_text
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
 )
-from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER, Pointer
+from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER, TAKE, Pointer
 from shared.wiring import Services
 
 BASELINE = "_baseline"
@@ -125,13 +125,22 @@ class Pipeline:
         return self._update(lambda r: None if step in r.steps and edge in r.steps[step] else r.with_step(step, edge, now))
 
     def _guard_traffic(self) -> None:
-        if not self.store.hold_lease(self.tag, self.owner, self._now()):
-            raise Stopped(f"{self.tag} no longer holds the deploy lease")
+        now = self._now()
+        if self.store.hold_lease(self.tag, self.owner, now):
+            return
+        lease = self.store.lease()
+        if lease is not None and lease.tag == self.tag and lease.owner == self.owner:  # expired, and nobody took it
+            if self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE:
+                return
+        raise Stopped(f"{self.tag} no longer holds the deploy lease")
 
     # -- the drive loop ---------------------------------------------------------------------------------------
     def drive(self) -> str:
         release = self._load()
         if release.ended or release.state == LIVE:
+            lease = self.store.lease()
+            if lease is not None and lease.tag == self.tag:  # it ended, but the attempt died before giving the lease
+                self._finish(release)  # back and starting whatever waits: do that now
             return f"nothing to do: {release.state}"
         if not release.image:
             return "not built yet"
@@ -148,6 +157,8 @@ class Pipeline:
                     raise Stopped(f"{self.tag} lost the deploy lease: {conflict}") from conflict
                 raise TransientError(f"{self.tag}: a concurrent change, retrying: {conflict}") from conflict
             except PermanentError as error:  # retrying will not help: restore what moved, say so, free the lease
+                if self._load().state == LIVE:  # only the bookkeeping after going live failed: never restore a live
+                    raise TransientError(f"{self.tag} is live; giving the lease back failed: {error}") from error
                 self._fail(f"Deploy could not finish: {error}", restore=True)
                 return self._finish(self._load())
         except Stopped as stop:
@@ -165,7 +176,8 @@ class Pipeline:
 
     def _stopped(self, stop: Stopped) -> str:
         lease = self.store.lease()
-        if lease is not None and lease.tag == self.tag:  # our lease expired mid-step and another attempt took it on
+        if lease is not None and lease.tag == self.tag and lease.owner != self.owner:  # ours expired mid-step and
+            # another attempt of this release took it on: that attempt goes on from the record
             self.log.warning("deploy handed over: another attempt of this release holds the lease now", reason=str(stop))
             return "handed over"
         why = "a rollback took over" if lease is not None and lease.tag == ROLLBACK_HOLDER else "its deploy lease expired"

@@ -81,7 +81,7 @@ class Rollback:
         self.owner = f"rollback-{message_id or time.time()}~{uuid.uuid4().hex[:8]}"
         self.message_id = message_id
         self.log = log
-        self._moved = False  # whether this attempt has changed any traffic yet
+        self._applying = False  # whether this attempt has begun moving the unit (a failure from then on is retried)
 
     def run(self) -> str:
         if self.message_id and self.store.marker("rollback-message", self.message_id):
@@ -90,7 +90,12 @@ class Rollback:
         started = self.s.clock()
         waited_until = time.monotonic() + LEASE_WAIT_SECONDS
         while True:
-            answer, displaced = self.store.take_rollback_lease(self.owner, self.s.clock(), LEASE_SECONDS)
+            try:
+                answer, displaced = self.store.take_rollback_lease(self.owner, self.s.clock(), LEASE_SECONDS)
+            except TagshipError as error:
+                if not error.transient:  # acknowledged, so said: nothing else would ever tell of this request
+                    self._say_failed(error, "nothing was changed")
+                raise
             if answer != BUSY:
                 break
             if time.monotonic() > waited_until:  # a long rollback in flight: let Pub/Sub bring this one back later
@@ -103,8 +108,8 @@ class Rollback:
         try:
             outcome = self._plan_and_apply(started, displaced)
         except TagshipError as error:
-            if not error.transient and self._moved:  # a unit half moved back is never left so: retried until whole
-                self._say_failed(error, "part of the unit moved back already; retrying until all of it is")
+            if not error.transient and self._applying:  # a unit half moved back is never left so: retried until whole
+                self._say_failed(error, "part of the unit may have moved back already; retrying until all of it has")
                 error = TransientError(f"rollback half applied: {error}")
             if error.transient:  # keep the lease for rollbacks; the redelivery (or the next request) finishes the job
                 self.store.pause_lease(ROLLBACK_HOLDER, self.owner, self.s.clock(), LEASE_SECONDS)
@@ -200,6 +205,7 @@ class Rollback:
         reason = f"stopped: a rollback took over ({plan.from_tag} -> {plan.to_tag})"
         stopped = self.store.update_release(tag, lambda r: None if r.ended or r.state == LIVE else r.move(FAILED, now, error=reason))
         if stopped is not None and stopped.state == FAILED and stopped.error == reason:
+            self.log.bind(tag=tag).warning("deploy stopped: a rollback took over", reason=reason)
             reply(self.s, stopped, f":octagonal_sign: {reason}; this release will not continue.")
             refresh_root(self.s, stopped)
 
@@ -211,8 +217,8 @@ class Rollback:
         for role in ("api", "worker"):
             if not target.revisions.get(role):
                 raise TransientError(f"{target.tag} records no {role} revision")
+        self._applying = True  # from here on a failure may leave part of the unit moved: it is retried, never left
         run.set_traffic(api, [TrafficTarget(target.revisions["api"], 100)])
-        self._moved = True  # from here on, a failure leaves part of the unit moved
         prefix = f"{self.config.frontend.releases_prefix}{target.tag or BASELINE}/"
         with ThreadPoolExecutor(max_workers=1) as side:
             frontend = side.submit(Pipeline(self.s, target.tag, self.owner, self.log).publish_frontend, prefix)

@@ -17,7 +17,7 @@ Bodies larger than GitHub's limit are refused with 413 before they are read whol
 constant time and accept only `sha256=`.
 
 `run_fuzzing(examples, seed)` runs every target (reliability.py prints its counts); the tests below run each with
-`FUZZ_EXAMPLES` examples (env `TAGSHIP_FUZZ_EXAMPLES`, default 60).
+`FUZZ_EXAMPLES` examples (env `TAGSHIP_FUZZ_EXAMPLES`, default 200).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings, strategies as st
@@ -42,7 +42,7 @@ from tests.service.fakes import World
 
 SOURCE = str(Path(__file__).resolve().parents[2] / "main.py")
 SECRET = "secret"  # what tests.service.fakes.World gives the webhook
-FUZZ_EXAMPLES = int(os.environ.get("TAGSHIP_FUZZ_EXAMPLES", "60"))
+FUZZ_EXAMPLES = int(os.environ.get("TAGSHIP_FUZZ_EXAMPLES", "200"))
 FUZZ_SEED = int(os.environ.get("TAGSHIP_FUZZ_SEED", "20240611"))
 CLOUD_EVENT_TARGETS = ("deploy_progress", "health_watchdog", "rollback")
 _app_lock = threading.Lock()
@@ -329,7 +329,8 @@ def cloud_event_case(fuzzed: Fuzzed, event: dict[str, Any]) -> None:
 
 def fuzz(target: str, examples: int, *, seed: int = FUZZ_SEED) -> Fuzzed:
     """Runs `examples` hypothesis cases against `target`; raises on the first property that fails."""
-    case = fuzzed(target)
+    with _quiet_logs():
+        case = fuzzed(target)
     strategy = webhook_delivery() if target == "deploy_on_tag" else cloud_event(target)
     check = webhook_case if target == "deploy_on_tag" else cloud_event_case
 
@@ -339,8 +340,6 @@ def fuzz(target: str, examples: int, *, seed: int = FUZZ_SEED) -> Fuzzed:
     @given(strategy)
     def run(value: Any) -> None:
         check(case, value)
-
-    from shared import log
 
     with _quiet_logs():
         run()
@@ -407,7 +406,8 @@ class CountingStream(io.RawIOBase):
 
 def oversized_bodies() -> int:
     """Bodies at, above and far above GitHub's 25 MB limit; returns how many cases were tried."""
-    case = fuzzed("deploy_on_tag")
+    with _quiet_logs():
+        case = fuzzed("deploy_on_tag")
     before = case.effects()
     tried = 0
     headers = {"Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + "0" * 64}

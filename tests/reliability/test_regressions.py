@@ -303,18 +303,68 @@ def test_a_rollback_failing_after_part_of_the_unit_moved_is_told_and_retried_unt
     assert live["index.html"] == world.objects.live(world.config.state.bucket)["frontend/v1.0.0/index.html"]
 
 
-def test_a_rollback_refused_before_anything_moved_is_told_and_changes_nothing():
+def test_a_rollback_whose_lease_cannot_be_taken_is_told_and_changes_nothing():
+    """rollback/lease x permanent: the lease write refused (403) was acknowledged, and nobody heard of the request."""
     world = live_world("v1.0.0", "v1.1.0")
     request = RollbackRequest("previous", "v1.1.0", "pager", "ivy")
+    original = world.records.swap
 
-    def refused(service, targets):
-        raise PermanentError(f"setting traffic of {service}: 403 PERMISSION_DENIED")
+    def refused(name, data, generation):
+        if name == "lease.json":
+            raise PermanentError("writing lease.json: 403 Forbidden")
+        return original(name, data, generation)
 
-    world.run.set_traffic = refused
+    world.records.swap = refused
     with pytest.raises(PermanentError):
         Rollback(world.services, request, "r1", logger).run()
     assert [text for text, _ in world.notifier.posts if "nothing was changed" in text]
     assert world.run.serving(API) == "botbalance-api-v1-1-0" and world.store.pointer().live == "v1.1.0"
+
+
+def test_a_rollback_refused_on_its_first_traffic_change_is_told_and_retried_not_dropped():
+    """rollback/worker-traffic x permanent-while: the retry of a half-applied rollback met a 403 on the API (already
+    moved back by the first attempt), took it for "nothing changed" and acknowledged it: API and worker split."""
+    world = live_world("v1.0.0", "v1.1.0")
+    request = RollbackRequest("previous", "v1.1.0", "pager", "ivy")
+    original = world.run.set_traffic
+    refusals = {"left": 2}
+
+    def refused_twice(service, targets):
+        if refusals["left"] and (service == WORKER or refusals["left"] == 1):
+            refusals["left"] -= 1
+            raise PermanentError(f"setting traffic of {service}: 403 PERMISSION_DENIED")
+        return original(service, targets)
+
+    world.run.set_traffic = refused_twice
+    for _ in range(2):  # the worker refused, then the API refused on the retry
+        with pytest.raises(TransientError):
+            Rollback(world.services, request, "r1", logger).run()
+    assert Rollback(world.services, request, "r1", logger).run().startswith("rolled back")
+    assert world.run.serving(API) == "botbalance-api-v1-0-0" and world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert len([text for text, _ in world.notifier.posts if text.startswith(":x: Rollback failed")]) == 1
+
+
+# -- rollback/lease x permanent-while: a permanent error after going live --------------------------------------------
+def test_a_permanent_error_giving_the_lease_back_after_going_live_never_restores_the_live_release():
+    """Ending the lease of a release that had just gone live failed (403): the deploy took it for a failed deploy,
+    restored the previous release's traffic under a record and pointer that said the new one was live."""
+    world = live_world("v1.0.0")
+    world.built("v1.1.0")
+    original = world.records.swap
+    refused = {"once": True}
+
+    def refused_after_live(name, data, generation):
+        if name == "lease.json" and refused["once"] and world.state("v1.1.0") == "live":
+            refused["once"] = False
+            raise PermanentError("writing lease.json: 403 Forbidden")
+        return original(name, data, generation)
+
+    world.records.swap = refused_after_live
+    with pytest.raises(TransientError):
+        drive(world, "v1.1.0", "m1")
+    assert world.run.serving(API) == "botbalance-api-v1-1-0" and world.run.serving(WORKER) == "botbalance-worker-v1-1-0"
+    assert drive(world, "v1.1.0", "m1").startswith("nothing to do")  # the redelivery gives the lease back
+    assert world.store.lease() is None
 
 
 # -- rollback/mark x permanent ---------------------------------------------------------------------------------------
@@ -338,3 +388,98 @@ def test_a_rollback_whose_last_record_fails_is_finished_by_its_retry():
         Rollback(world.services, request, "r1", logger).run()
     assert Rollback(world.services, request, "r1", logger).run().startswith("rolled back")
     assert world.store.pointer().live == "v1.0.0" and world.state("v1.1.0") == "rolled_back"
+
+
+# -- deploy/* x lease-expiry -----------------------------------------------------------------------------------------
+def _expire_lease_during_candidate_deploy(world: World, then=None) -> None:
+    original = world.run.deploy_revision
+    once = {"left": 1}
+
+    def deploy_then_expire(service, *args, **kwargs):
+        state = original(service, *args, **kwargs)
+        if service == API and once["left"]:
+            once["left"] -= 1
+            lease = world.store.lease()
+            world.records.swap("lease.json", {**lease.to_dict(), "expires": world.now - 1}, world.records.read("lease.json").generation)
+            if then is not None:
+                then()
+        return state
+
+    world.run.deploy_revision = deploy_then_expire
+
+
+def test_a_lease_that_expired_mid_step_with_nobody_taking_it_is_renewed_and_the_release_goes_live():
+    world = live_world("v1.0.0")
+    world.built("v1.1.0")
+    _expire_lease_during_candidate_deploy(world)
+    assert drive(world, "v1.1.0", "m1") == "live"
+    assert world.run.serving(API) == "botbalance-api-v1-1-0"
+
+
+def test_a_lease_that_expired_mid_step_and_was_taken_by_another_attempt_is_handed_over_not_failed():
+    world = live_world("v1.0.0")
+    world.built("v1.1.0")
+    _expire_lease_during_candidate_deploy(
+        world, then=lambda: world.store.try_lease("v1.1.0", "m2~other", world.now, 900))
+    assert drive(world, "v1.1.0", "m1") == "handed over"
+    assert world.state("v1.1.0") == "deploying"  # the other attempt goes on from the record
+    world.store.pause_lease("v1.1.0", "m2~other", world.now, 900)
+    assert drive(world, "v1.1.0", "m3") == "live"
+
+
+# -- the adapter behind the repair: finding a build whose submission answer was lost -------------------------------
+def test_the_cloud_build_adapter_finds_the_build_already_submitted_for_a_tag_and_commit(monkeypatch):
+    from concurrent import futures
+
+    import grpc
+
+    from localcloud.fake_build import FakeCloudBuild
+    from localcloud.operations import OperationStore
+    from localcloud.scenario import Scenario
+    from shared import clients
+    from shared.adapters.cloudbuild import BuildRequest, GoogleBuilds
+
+    scenario = Scenario(latency={"build": 5.0})
+    fake = FakeCloudBuild(scenario, OperationStore(scenario), project="botbalance-prod", publish=lambda data, attrs: None)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    for handler in (*fake.handlers(), *fake.operations.handlers()):
+        server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    monkeypatch.setenv("TAGSHIP_GRPC_ENDPOINT", f"127.0.0.1:{port}")
+    clients.reset()
+    try:
+        builds = GoogleBuilds("botbalance-prod")
+        request = BuildRequest("v2.0.0", "c" * 40, "botbalance/botbalance", "asia-docker.pkg.dev/p/r/api", "frontend",
+                               "gs://state/frontend/v2.0.0/", 600)
+        build_id, _ = builds.submit(request)
+        assert builds.find("v2.0.0", "c" * 40)[0] == build_id
+        assert builds.find("v2.0.0", "d" * 40) is None and builds.find("v2.0.1", "c" * 40) is None
+    finally:
+        clients.reset()
+        fake.close()
+        server.stop(grace=None)
+
+
+# -- race/rollback during a deploy: the stopped release's failure in the logs ----------------------------------------
+def test_a_deploy_stopped_by_a_rollback_is_logged_under_its_own_tag():
+    """The rollback marked the displaced deploy failed, and only the rollback's own lines (tagged with the release
+    it rolled back from) said so: a filter on the stopped release's tag showed no failure at all."""
+    import io
+
+    from shared import log
+
+    world = live_world("v1.0.0", "v1.1.0")
+    world.built("v1.2.0")
+    world.store.try_lease("v1.2.0", "m1~running", world.now, 900)  # v1.2.0 mid-deploy
+    world.store.update_release("v1.2.0", lambda r: r.move("migrating", world.now).move("deploying", world.now))
+    stream = io.StringIO()
+    log.set_stream(stream)
+    try:
+        Rollback(world.services, RollbackRequest("previous", "v1.1.0", "pager", "ivy"), "r1", logger).run()
+    finally:
+        log.set_stream(None)
+    assert world.state("v1.2.0") == "failed"
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert any(line["severity"] == "WARNING" and line.get("logging.googleapis.com/labels", {}).get("tag") == "v1.2.0"
+               for line in lines)
