@@ -42,7 +42,6 @@ import math
 import os
 import platform
 import random
-import signal
 import socket
 import statistics
 import subprocess
@@ -55,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
+
+from localcloud.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parent
 MAIN = REPO / "main.py"
@@ -168,27 +169,6 @@ def pubsub_push(url: str, data: Any, attributes: dict[str, str] | None = None, s
                 "subscription": f"projects/botbalance-prod/subscriptions/{subscription}"}
     status, _ = post(url, json.dumps(envelope).encode(), {"Content-Type": "application/json"})
     return status
-
-
-def stop_group(process: subprocess.Popen[Any], grace: float = 3.0) -> None:
-    """Ends a child we started in its own session (and whatever it forked), by its id."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(timeout=grace)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # anything left in its group
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -424,7 +404,7 @@ class Function:
         if self.process is not None:
             if self.process.stdin is not None:
                 self.process.stdin.close()
-            stop_group(self.process)
+            stop_process_group(self.process)
             self.process = None
         if self._log not in (None, subprocess.DEVNULL):
             self._log.close()
@@ -554,7 +534,7 @@ def cold_start(cloud: Any, settings: Settings, workdir: Path, say: Callable[[str
         try:
             measure(process, port, begun)
         finally:
-            stop_group(process)
+            stop_process_group(process)
 
     def bare_answer(process: subprocess.Popen[bytes], port: int, begun: float) -> None:
         until_answered(lambda: post(f"http://127.0.0.1:{port}/", b"{}", {"Content-Type": "application/json"}), process)
@@ -1129,7 +1109,7 @@ def publish(cloud: Any, settings: Settings, workdir: Path, say: Callable[[str], 
     finally:
         if proxy.stdin is not None:
             proxy.stdin.close()
-        stop_group(proxy)
+        stop_process_group(proxy)
     result["rtt_ms"] = settings.rtt_ms
     say(f"  publish: {result['copied']} files in {result['first']:.2f} s, again in {result['second']:.2f} s")
     return result

@@ -229,24 +229,7 @@ class _ChildProcess:
         self._drain = None
         if process is None:
             return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait(timeout=self.stop_timeout)
-        # the leader is gone; anything it forked into its group goes too
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_process_group(process, self.stop_timeout)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
@@ -405,3 +388,25 @@ class FakeGcsServer(_ChildProcess):
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+
+def stop_process_group(process: subprocess.Popen[Any], grace: float = 3.0) -> None:
+    """Ends a child started in its own session: SIGTERM to its group, SIGKILL after `grace`, then whatever the
+    leader forked into the group goes too."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait(timeout=grace)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -78,7 +78,7 @@ def test_a_bare_function_cold_start_and_an_import_cost_are_measured(tmp_path):
             status, body = bench.until_answered(
                 lambda: bench.post(f"http://127.0.0.1:{port}/", b"{}", {"Content-Type": "application/json"}), process)
         finally:
-            bench.stop_group(process)
+            bench.stop_process_group(process)
     finally:
         log.close()
     assert status == 200 and body == b"ok" and process.poll() is not None
