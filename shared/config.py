@@ -48,6 +48,20 @@ class BuildConfig:
     image: str = _f("Artifact Registry image path (no tag), e.g. REGION-docker.pkg.dev/PROJECT/REPO/app")
     timeout_seconds: int = _f("Cloud Build timeout", 1200, minimum=60)
     frontend_dir: str = _f("Directory of the frontend in the repository (built with pnpm)", "frontend")
+    context: str = _f("Docker build context, a directory of the repository (botbalance: backend)", ".")
+    dockerfile: str = _f("Dockerfile, relative to the build context", "Dockerfile")
+    repository_connection: str = _f(
+        "Cloud Build repository (2nd gen connection) the source comes from: "
+        "projects/P/locations/R/connections/C/repositories/NAME; empty to clone with the token below",
+        "",
+        pattern=r"^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/connections/[A-Za-z0-9_-]+/repositories/[A-Za-z0-9_.-]+)?$",
+    )
+    github_token_secret: str = _f(
+        "Secret Manager secret holding a GitHub token that can read the repository, for teams without a connection",
+        "", pattern=r"^([A-Za-z0-9_-]{1,255})?$",
+    )
+    service_account: str = _f("Service account id the release build runs as", "tagship-build",
+                              pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
@@ -58,12 +72,18 @@ class ApiConfig:
     detailed_health_path: str = _f(
         "Endpoint reporting db, redis and celery", "/api/health/detailed", pattern=r"^/"
     )
+    container: str = _f("Name of the app's container when the service has sidecars; empty when it has one",
+                        "", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    service: str = _f("Cloud Run service of the Celery worker", pattern=r"^[a-z][a-z0-9-]{0,48}$")
+    service: str = _f("Cloud Run service (or worker pool) of the Celery worker", pattern=r"^[a-z][a-z0-9-]{0,48}$")
     command: tuple[str, ...] = _f("Command the worker runs (same image as the API)", nonempty=True)
+    kind: str = _f("What the worker runs on: a Cloud Run worker pool (pool) or a service (service)", "service",
+                   pattern=r"^(service|pool)$")
+    container: str = _f("Name of the worker's container when it has sidecars; empty when it has one",
+                        "", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,9 @@ class WatchdogConfig:
     max_p95_latency_ms: float = _f("Highest healthy p95 latency", 2000.0, minimum=1)
     min_requests: int = _f("Fewest requests in the window for Monitoring figures to count", 50, minimum=1)
     window_seconds: int = _f("Monitoring window", 300, minimum=60)
+    metrics_lag_seconds: float = _f(
+        "How late Cloud Monitoring's Cloud Run request metrics may arrive; windows end this long ago", 180.0, minimum=0
+    )
     reminder_seconds: float = _f("While still unhealthy, how often to remind", 3600.0, minimum=1)
 
 
