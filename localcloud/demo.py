@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from localcloud.cloud import LocalCloud
 from shared.messages import duration
+from shared.release import revision_name
 
 LATENCY = {"build": 0.6, "migration": 0.4, "revision_ready": 0.3}
 
@@ -84,8 +85,8 @@ def deploy_story(cloud: LocalCloud, narrator: Narrator) -> None:
     narrator.check("GitHub's webhook is answered 202", status == 202, f"got {status}")
     record = _wait(cloud, _ended(cloud, "v1.0.0"), 60, "v1.0.0 to end")
     narrator.check("v1.0.0 is live", record["state"] == "live", record.get("error", ""))
-    narrator.check("API and worker serve v1.0.0", cloud.traffic(api) == {"botbalance-api-v1-0-0": 100}
-                   and cloud.traffic(worker) == {"botbalance-worker-v1-0-0": 100}, f"{cloud.traffic(api)} {cloud.traffic(worker)}")
+    narrator.check("API and worker serve v1.0.0", cloud.traffic(api) == {revision_name(api, "v1.0.0"): 100}
+                   and cloud.traffic(worker) == {revision_name(worker, "v1.0.0"): 100}, f"{cloud.traffic(api)} {cloud.traffic(worker)}")
     _timeline(narrator, record)
     _thread(cloud, record)
 
@@ -93,7 +94,7 @@ def deploy_story(cloud: LocalCloud, narrator: Narrator) -> None:
     cloud.push_tag("v1.1.0", app="unhealthy")
     record = _wait(cloud, _ended(cloud, "v1.1.0"), 60, "v1.1.0 to end")
     narrator.check("v1.1.0 failed its smoke test", record["state"] == "failed" and "Smoke test" in record["error"], record["error"])
-    narrator.check("v1.0.0 kept all the traffic", cloud.traffic(api).get("botbalance-api-v1-0-0") == 100, str(cloud.traffic(api)))
+    narrator.check("v1.0.0 kept all the traffic", cloud.traffic(api).get(revision_name(api, "v1.0.0")) == 100, str(cloud.traffic(api)))
     narrator.check("v1.0.0 is still live", cloud.live_tag() == "v1.0.0")
     _timeline(narrator, record)
     _thread(cloud, record)

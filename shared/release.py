@@ -5,7 +5,9 @@ the ends `failed`, `rolled_back`, `superseded`. Which release serves now is the 
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,15 +27,48 @@ class InvalidTransition(PermanentError):
     pass
 
 
-def sanitise(tag: str) -> str:
-    """A tag as Cloud Run accepts it in a revision name and a traffic tag: lowercase, [a-z0-9-], no dots."""
-    text = re.sub(r"[^a-z0-9-]+", "-", tag.lower()).strip("-")
-    return text[:40] or "release"
+TAG_AND_SERVICE_MAX = 46  # Cloud Run: a tag's URL host label TAG---SERVICE-HASH must fit 63 characters
+REVISION_NAME_MAX = 63
+TRAFFIC_TAG_MAX = 24  # readable in a URL; within the 46 with services of up to 22 characters
+FINGERPRINT_LENGTH = 8
+
+
+def _fingerprint(tag: str) -> str:
+    """Eight characters from a SHA-256 of the exact tag (40 bits), the first a letter so it can open a name."""
+    digest = hashlib.sha256(tag.encode()).digest()
+    tail = base64.b32encode(digest[1:]).decode().lower()
+    return chr(ord("a") + digest[0] % 26) + tail[: FINGERPRINT_LENGTH - 1]
+
+
+def _readable_within(tag: str, room: int, *, letter_first: bool = False) -> str:
+    """The tag lowercased to [a-z0-9-], cut so that `-<fingerprint>` follows it within `room` characters."""
+    fingerprint = _fingerprint(tag)
+    text = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    if letter_first and text and not text[0].isalpha():
+        text = f"t{text}"  # a traffic tag opens a DNS label: "2024.1" reads "t2024-1-..."
+    head = text[: room - FINGERPRINT_LENGTH - 1].rstrip("-") if room > FINGERPRINT_LENGTH + 1 else ""
+    return f"{head}-{fingerprint}" if head else fingerprint
+
+
+def sanitise(tag: str, service: str = "") -> str:
+    """The traffic tag of a release: a readable part of the tag and a fingerprint of the exact tag, so two tags
+    never share one (`v1.0.0`, `v1-0-0` and `V1.0.0` read alike and differ in the fingerprint). DNS-1035, at most
+    24 characters; given its `service`, also within Cloud Run's 46 for tag and service name together."""
+    room = TRAFFIC_TAG_MAX if not service else min(TRAFFIC_TAG_MAX, TAG_AND_SERVICE_MAX - len(service))
+    if room < FINGERPRINT_LENGTH:
+        raise PermanentError(
+            f"traffic tag for service {service!r}: Cloud Run allows {TAG_AND_SERVICE_MAX} characters for a tag and "
+            f"its service name together; expected a service name of at most {TAG_AND_SERVICE_MAX - FINGERPRINT_LENGTH} "
+            f"characters, found {len(service)}"
+        )
+    return _readable_within(tag, room, letter_first=True)
 
 
 def revision_name(service: str, tag: str) -> str:
-    """Deterministic per release and service, so a retried deploy finds its own revision."""
-    return f"{service}-{sanitise(tag)}"[:63].rstrip("-")
+    """`<service>-<readable tag>-<fingerprint>`: deterministic per release and service, so a retried deploy finds
+    its own revision, and never another release's, whatever the cut; DNS-1035 and at most 63 characters for any
+    service name of up to 49 (the readable part shrinks first, the fingerprint stays whole)."""
+    return f"{service}-{_readable_within(tag, REVISION_NAME_MAX - len(service) - 1)}"
 
 
 def can_move(current: str, to: str) -> bool:

@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.conftest import wait_ended
+from shared.release import revision_name
 
 API, WORKER = "botbalance-api", "botbalance-worker"
 
 
 def revisions_of(cloud, service, tag):
-    return [r for r in cloud.fake_run.revisions(service) if r.endswith(tag.replace(".", "-"))]
+    return [r for r in cloud.fake_run.revisions(service) if r == revision_name(service, tag)]
 
 
 def test_a_pushed_tag_goes_live_with_api_worker_migrations_and_frontend(cloud):
@@ -21,8 +22,8 @@ def test_a_pushed_tag_goes_live_with_api_worker_migrations_and_frontend(cloud):
     record = wait_ended(cloud, "v1.0.0")
     assert record["state"] == "live", record["error"]
     assert cloud.live_tag() == "v1.0.0"
-    assert cloud.traffic(API) == {"botbalance-api-v1-0-0": 100}
-    assert cloud.traffic(WORKER) == {"botbalance-worker-v1-0-0": 100}
+    assert cloud.traffic(API) == {revision_name(API, "v1.0.0"): 100}
+    assert cloud.traffic(WORKER) == {revision_name(WORKER, "v1.0.0"): 100}
     assert len(cloud.builds) == 1 and len(cloud.job_executions) == 1
     live = cloud.live_frontend()
     staged = {b.name.split("/", 2)[2]: b.md5_hash for b in cloud.storage_client().list_blobs(
@@ -108,8 +109,8 @@ def test_an_unhealthy_candidate_fails_its_smoke_test_and_the_old_revision_keeps_
     cloud.push_tag("v1.1.0", app="unhealthy")
     record = wait_ended(cloud, "v1.1.0")
     assert record["state"] == "failed" and "Smoke test failed" in record["error"]
-    assert cloud.traffic(API) == {"botbalance-api-v1-0-0": 100}
-    assert cloud.traffic(WORKER) == {"botbalance-worker-v1-0-0": 100}
+    assert cloud.traffic(API) == {revision_name(API, "v1.0.0"): 100}
+    assert cloud.traffic(WORKER) == {revision_name(WORKER, "v1.0.0"): 100}
     assert cloud.live_tag() == "v1.0.0"
 
 
@@ -124,8 +125,8 @@ def test_a_build_message_delivered_five_times_makes_one_migration_and_one_revisi
         cloud.publish(cloud.config.topics.builds, data, {"buildId": build.id, "status": "SUCCESS"})
     time.sleep(1.5)
     assert len(cloud.job_executions) == 1
-    assert revisions_of(cloud, API, "v1.0.0") == ["botbalance-api-v1-0-0"]
-    assert revisions_of(cloud, WORKER, "v1.0.0") == ["botbalance-worker-v1-0-0"]
+    assert revisions_of(cloud, API, "v1.0.0") == [revision_name(API, "v1.0.0")]
+    assert revisions_of(cloud, WORKER, "v1.0.0") == [revision_name(WORKER, "v1.0.0")]
 
 
 @pytest.mark.parametrize(
@@ -140,8 +141,8 @@ def test_a_crash_after_a_step_then_redelivery_ends_live_exactly_once(cloud, meth
     record = wait_ended(cloud, "v1.0.0", timeout=60)
     assert record["state"] == "live", record["error"]
     assert len(cloud.job_executions) == 1
-    assert revisions_of(cloud, API, "v1.0.0") == ["botbalance-api-v1-0-0"]
-    assert revisions_of(cloud, WORKER, "v1.0.0") == ["botbalance-worker-v1-0-0"]
+    assert revisions_of(cloud, API, "v1.0.0") == [revision_name(API, "v1.0.0")]
+    assert revisions_of(cloud, WORKER, "v1.0.0") == [revision_name(WORKER, "v1.0.0")]
 
 
 def test_two_tags_pushed_a_second_apart_deploy_one_after_the_other_and_the_newer_ends_live(cloud):
@@ -154,7 +155,7 @@ def test_two_tags_pushed_a_second_apart_deploy_one_after_the_other_and_the_newer
     assert second["state"] == "live"
     assert first["state"] == "live"
     assert first["history"][-1][1] <= second["history"][2][1]  # v1.1.0 migrated only after v1.0.0 was live
-    assert cloud.traffic(API) == {"botbalance-api-v1-1-0": 100}
+    assert cloud.traffic(API) == {revision_name(API, "v1.1.0"): 100}
 
 
 def test_with_slack_down_releases_still_go_live(cloud):
@@ -163,4 +164,4 @@ def test_with_slack_down_releases_still_go_live(cloud):
     cloud.push_tag("v1.0.0")
     record = wait_ended(cloud, "v1.0.0")
     assert record["state"] == "live"
-    assert cloud.traffic(API) == {"botbalance-api-v1-0-0": 100}
+    assert cloud.traffic(API) == {revision_name(API, "v1.0.0"): 100}

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.conftest import wait_ended
+from shared.release import revision_name
 
 API, WORKER = "botbalance-api", "botbalance-worker"
 
@@ -147,7 +148,7 @@ def test_a_rollback_racing_a_deploy_wins_and_the_deploy_stops_before_its_next_tr
 
 def test_a_request_to_a_release_whose_revisions_are_gone_is_refused(cloud):
     serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}), ("v1.2.0", {}))
-    cloud.fake_run.delete_revision(API, "botbalance-api-v1-0-0")
+    cloud.fake_run.delete_revision(API, revision_name(API, "v1.0.0"))
     cloud.publish(cloud.config.topics.rollback, {"to": "v1.0.0", "reason": "go back far", "requested_by": "jo"})
     refusal = cloud.wait_for(lambda: [m["text"] for m in cloud.slack.messages if "Rollback refused" in m["text"]], 15,
                              what="a refusal")

@@ -15,6 +15,7 @@ from shared.log import logger
 from shared.rollback_request import RollbackRequest
 from tests.reliability.test_fuzz import FakeBuilds, fuzzed
 from tests.service.fakes import World
+from shared.release import revision_name
 
 API, WORKER = "botbalance-api", "botbalance-worker"
 
@@ -74,7 +75,7 @@ def test_two_copies_of_one_rollback_request_act_once_and_the_late_copy_says_noth
     assert Rollback(world.services, request, "r1", logger).run() == "duplicate delivery"
     assert len(world.notifier.posts) == posts
     assert len([c for c in world.run.calls if c[0] == "set_traffic"]) == sets
-    assert world.run.serving(API) == "botbalance-api-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0")
 
 
 def test_a_copy_of_a_rollback_request_does_not_share_the_lease_with_the_copy_running():
@@ -102,7 +103,7 @@ def test_a_rollback_that_fails_transiently_gives_the_lease_to_its_redelivery():
     with pytest.raises(TransientError):
         Rollback(world.services, request, "r1", logger).run()
     assert Rollback(world.services, request, "r1", logger).run().startswith("rolled back")
-    assert world.run.serving(API) == "botbalance-api-v1-0-0" and world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0") and world.run.serving(WORKER) == revision_name(WORKER, "v1.0.0")
 
 
 # -- deploy/api-traffic x crash --------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def _crash_after_api_traffic(world: World) -> None:
 
     def moved_then_crashed(service, targets):
         result = original(service, targets)
-        if service == API and not state["crashed"] and targets[0].revision.endswith("v1-1-0"):
+        if service == API and not state["crashed"] and targets[0].revision == revision_name(API, "v1.1.0"):
             state["crashed"] = True
             raise TransientError("setting traffic of botbalance-api: 503 UNAVAILABLE (after its effect)")
         return result
@@ -127,7 +128,7 @@ def test_traffic_moved_but_never_recorded_is_found_on_the_cloud_and_the_release_
     with pytest.raises(TransientError):
         drive(world, "v1.1.0", "m1")
     assert drive(world, "v1.1.0", "m1") == "live"
-    assert world.run.serving(API) == "botbalance-api-v1-1-0" and world.run.serving(WORKER) == "botbalance-worker-v1-1-0"
+    assert world.run.serving(API) == revision_name(API, "v1.1.0") and world.run.serving(WORKER) == revision_name(WORKER, "v1.1.0")
 
 
 def test_a_restore_puts_back_traffic_the_cloud_serves_even_when_its_move_was_never_recorded():
@@ -149,7 +150,7 @@ def test_a_restore_puts_back_traffic_the_cloud_serves_even_when_its_move_was_nev
     pipeline = Pipeline(world.services, "v1.1.0", "m2", logger)
     world.store.try_lease("v1.1.0", pipeline.owner, world.now, 900)
     pipeline._restore(release)  # the record says nothing moved; the cloud says the API did
-    assert world.run.serving(API) == "botbalance-api-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0")
 
 
 # -- race/rollback during a deploy -----------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def test_a_deploy_failing_after_a_rollback_took_over_does_not_restore_over_the_r
 
     world.run.deploy_revision = rollback_then_refuse
     drive(world, "v1.2.0", "m1")
-    assert world.run.serving(API) == "botbalance-api-v1-0-0" and world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0") and world.run.serving(WORKER) == revision_name(WORKER, "v1.0.0")
     assert world.state("v1.2.0") == "failed" and world.state("v1.1.0") == "rolled_back"
     assert world.store.pointer().live == "v1.0.0"
 
@@ -318,7 +319,7 @@ def test_a_rollback_whose_lease_cannot_be_taken_is_told_and_changes_nothing():
     with pytest.raises(PermanentError):
         Rollback(world.services, request, "r1", logger).run()
     assert [text for text, _ in world.notifier.posts if "nothing was changed" in text]
-    assert world.run.serving(API) == "botbalance-api-v1-1-0" and world.store.pointer().live == "v1.1.0"
+    assert world.run.serving(API) == revision_name(API, "v1.1.0") and world.store.pointer().live == "v1.1.0"
 
 
 def test_a_rollback_refused_on_its_first_traffic_change_is_told_and_retried_not_dropped():
@@ -340,7 +341,7 @@ def test_a_rollback_refused_on_its_first_traffic_change_is_told_and_retried_not_
         with pytest.raises(TransientError):
             Rollback(world.services, request, "r1", logger).run()
     assert Rollback(world.services, request, "r1", logger).run().startswith("rolled back")
-    assert world.run.serving(API) == "botbalance-api-v1-0-0" and world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0") and world.run.serving(WORKER) == revision_name(WORKER, "v1.0.0")
     assert len([text for text, _ in world.notifier.posts if text.startswith(":x: Rollback failed")]) == 1
 
 
@@ -362,7 +363,7 @@ def test_a_permanent_error_giving_the_lease_back_after_going_live_never_restores
     world.records.swap = refused_after_live
     with pytest.raises(TransientError):
         drive(world, "v1.1.0", "m1")
-    assert world.run.serving(API) == "botbalance-api-v1-1-0" and world.run.serving(WORKER) == "botbalance-worker-v1-1-0"
+    assert world.run.serving(API) == revision_name(API, "v1.1.0") and world.run.serving(WORKER) == revision_name(WORKER, "v1.1.0")
     assert drive(world, "v1.1.0", "m1").startswith("nothing to do")  # the redelivery gives the lease back
     assert world.store.lease() is None
 
@@ -413,7 +414,7 @@ def test_a_lease_that_expired_mid_step_with_nobody_taking_it_is_renewed_and_the_
     world.built("v1.1.0")
     _expire_lease_during_candidate_deploy(world)
     assert drive(world, "v1.1.0", "m1") == "live"
-    assert world.run.serving(API) == "botbalance-api-v1-1-0"
+    assert world.run.serving(API) == revision_name(API, "v1.1.0")
 
 
 def test_a_lease_that_expired_mid_step_and_was_taken_by_another_attempt_is_handed_over_not_failed():

@@ -7,6 +7,7 @@ from functions.deploy_progress.pipeline import Pipeline
 from shared.errors import LeaseHeld
 from shared.log import logger
 from tests.service.fakes import World
+from shared.release import revision_name, sanitise
 
 API, WORKER = "botbalance-api", "botbalance-worker"
 
@@ -19,8 +20,8 @@ def test_a_built_release_goes_live_with_api_worker_and_frontend_on_it():
     world = World()
     world.built("v1.0.0")
     assert drive(world, "v1.0.0") == "live"
-    assert world.run.serving(API) == "botbalance-api-v1-0-0"
-    assert world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0")
+    assert world.run.serving(WORKER) == revision_name(WORKER, "v1.0.0")
     assert world.objects.live(world.config.frontend.bucket)["index.html"] == world.objects.live(world.config.state.bucket)["frontend/v1.0.0/index.html"]
     assert world.store.pointer().live == "v1.0.0"
     assert len(world.run.executions) == 1
@@ -62,7 +63,7 @@ def test_a_failed_migration_fails_the_release_before_any_traffic_moves():
 def test_a_candidate_failing_its_smoke_test_never_gets_traffic():
     world = World()
     world.built("v1.0.0")
-    world.http.unhealthy.add("http://run.test/t/v1-0-0---")
+    world.http.unhealthy.add(f"http://run.test/t/{sanitise('v1.0.0')}---")
     drive(world, "v1.0.0")
     assert world.state("v1.0.0") == "failed"
     assert world.run.serving(API) == "botbalance-api-00001-abc"
@@ -79,8 +80,8 @@ def test_failing_verification_restores_api_worker_and_frontend_together():
     world.http.unhealthy.add("http://run.test/s/")  # the public URL fails once traffic moved
     drive(world, "v1.1.0")
     assert world.state("v1.1.0") == "failed"
-    assert world.run.serving(API) == "botbalance-api-v1-0-0"
-    assert world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0")
+    assert world.run.serving(WORKER) == revision_name(WORKER, "v1.0.0")
     live = world.objects.live(world.config.frontend.bucket)
     assert live["index.html"] == world.objects.live(world.config.state.bucket)["frontend/v1.0.0/index.html"]
     assert world.store.pointer().live == "v1.0.0"
@@ -157,7 +158,7 @@ def test_a_rollback_taking_the_lease_stops_the_deploy_before_its_next_traffic_ch
 
     world.run.deploy_revision = deploy_then_rollback_arrives
     assert drive(world, "v1.1.0") == "stopped"
-    assert world.run.serving(API) == "botbalance-api-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0")
     assert world.state("v1.1.0") == "failed"
 
 
@@ -199,8 +200,8 @@ def test_a_permanent_cloud_error_mid_deploy_restores_the_previous_unit_and_says_
     original = world.run.deploy_revision
     world.run.deploy_revision = worker_refused
     assert drive(world, "v1.1.0") == "failed"
-    assert world.run.serving(API) == "botbalance-api-v1-0-0"
-    assert world.run.serving(WORKER) == "botbalance-worker-v1-0-0"
+    assert world.run.serving(API) == revision_name(API, "v1.0.0")
+    assert world.run.serving(WORKER) == revision_name(WORKER, "v1.0.0")
     assert world.store.lease() is None
     assert "PERMISSION_DENIED" in world.store.release("v1.1.0")[0].error
 

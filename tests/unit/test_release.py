@@ -1,9 +1,12 @@
+import re
+
 import pytest
 
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, ROLLED_BACK, SUPERSEDED, VERIFYING, InvalidTransition,
     Release, can_move, new_release, revision_name, sanitise,
 )
+from shared.errors import PermanentError
 
 
 @pytest.mark.parametrize(
@@ -37,15 +40,57 @@ def test_record_round_trips_through_json_dict():
     assert Release.from_dict(release.to_dict()) == release
 
 
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+LONGEST_SERVICE = "s" + "x" * 48  # what api.service / worker.service allow: [a-z][a-z0-9-]{0,48}
+LONGEST_TAGGED_SERVICE = "s" + "x" * 37  # 38: leaves the eight characters of a fingerprint within 46
+
+
 @pytest.mark.parametrize(
-    "tag, expected",
-    [("v1.4.0", "v1-4-0"), ("V2.0.0-RC.1", "v2-0-0-rc-1"), ("...", "release"), ("v1_2", "v1-2")],
-    ids=["dots become dashes", "lowercased", "nothing left falls back", "underscores become dashes"],
+    "tag, readable",
+    [("v1.4.0", "v1-4-0-"), ("V2.0.0-RC.1", "v2-0-0-rc-1-"), ("...", ""), ("v1_2", "v1-2-"), ("2024.01.02", "t2024-01-02-")],
+    ids=["dots become dashes", "lowercased", "nothing readable leaves the fingerprint alone",
+         "underscores become dashes", "a tag opening with a digit opens with a letter"],
 )
-def test_sanitises_tags_for_cloud_run(tag, expected):
-    assert sanitise(tag) == expected
+def test_a_traffic_tag_reads_like_its_release_then_its_fingerprint(tag, readable):
+    traffic_tag = sanitise(tag)
+    assert traffic_tag.startswith(readable) and len(traffic_tag) == len(readable) + 8
+    assert DNS_1035.match(traffic_tag)
 
 
-def test_revision_names_are_deterministic_and_within_63_chars():
-    assert revision_name("botbalance-api", "v1.4.0") == "botbalance-api-v1-4-0"
-    assert len(revision_name("a" * 49, "v" + "1" * 60)) <= 63
+@pytest.mark.parametrize(
+    "tags",
+    [("v1.0.0", "v1-0-0", "V1.0.0"), ("v1.0.0-" + "a" * 60 + "1", "v1.0.0-" + "a" * 60 + "2"),
+     ("release-" + "x" * 30 + ".1", "release-" + "x" * 30 + "-1")],
+    ids=["tags that read alike are told apart", "tags differing only after the cut are told apart",
+         "long tags differing in punctuation only are told apart"],
+)
+@pytest.mark.parametrize("service", ["botbalance-api", LONGEST_SERVICE], ids=["usual service", "longest service"])
+def test_distinct_tags_never_share_a_revision_name(tags, service):
+    assert len({revision_name(service, tag) for tag in tags}) == len(tags)
+    assert len({sanitise(tag) for tag in tags}) == len(tags)
+
+
+@pytest.mark.parametrize("tag", ["v1.4.0", "v" + "1" * 80, "...", "V2.0.0-RC.1", "ünïcode"])
+@pytest.mark.parametrize("service", ["a", "botbalance-api", LONGEST_SERVICE])
+def test_a_revision_name_is_a_dns_label_of_at_most_63_opening_with_its_service(service, tag):
+    name = revision_name(service, tag)
+    assert len(name) <= 63 and DNS_1035.match(name) and name.startswith(f"{service}-")
+    assert name == revision_name(service, tag)  # deterministic: a retry finds its own revision
+
+
+@pytest.mark.parametrize("tag", ["v1.4.0", "v" + "1" * 80, "2024.01.02"])
+@pytest.mark.parametrize("service", ["a", "botbalance-api", "botbalance-worker-on-a-long-name", LONGEST_TAGGED_SERVICE])
+def test_a_traffic_tag_for_a_service_fits_cloud_runs_46_with_its_name(service, tag):
+    traffic_tag = sanitise(tag, service)
+    assert len(traffic_tag) + len(service) <= 46 and DNS_1035.match(traffic_tag)
+    assert traffic_tag == sanitise(tag, service)
+
+
+def test_a_service_name_leaving_no_room_for_a_traffic_tag_is_refused_by_name():
+    with pytest.raises(PermanentError, match="at most 38 characters, found 39"):
+        sanitise("v1.4.0", LONGEST_TAGGED_SERVICE + "x")
+
+
+def test_the_usual_revision_name_keeps_service_and_tag_readable():
+    assert revision_name("botbalance-api", "v1.4.0").startswith("botbalance-api-v1-4-0-")
+    assert len(revision_name("botbalance-api", "v1.4.0")) == len("botbalance-api-v1-4-0-") + 8
