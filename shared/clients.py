@@ -67,6 +67,13 @@ def run_services() -> Any:
     return _grpc_client("run.services", run_v2.ServicesClient, ServicesGrpcTransport)
 
 
+def run_worker_pools() -> Any:
+    from google.cloud import run_v2
+    from google.cloud.run_v2.services.worker_pools.transports.grpc import WorkerPoolsGrpcTransport
+
+    return _grpc_client("run.worker_pools", run_v2.WorkerPoolsClient, WorkerPoolsGrpcTransport)
+
+
 def run_revisions() -> Any:
     from google.cloud import run_v2
     from google.cloud.run_v2.services.revisions.transports.grpc import RevisionsGrpcTransport

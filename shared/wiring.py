@@ -34,7 +34,14 @@ class Services:
     def run(self) -> Any:
         from shared.adapters.cloudrun import GoogleCloudRun
 
-        return self._pick("run", lambda: GoogleCloudRun(self.config.project.id, self.config.project.region))
+        c = self.config
+        return self._pick("run", lambda: GoogleCloudRun(
+            c.project.id, c.project.region,
+            worker_pools=frozenset({c.worker.service} if c.worker.kind == "pool" else ()),
+            containers={name: container for name, container in (
+                (c.api.service, c.api.container), (c.migrations.job, c.api.container),
+                (c.worker.service, c.worker.container)) if container},
+        ))
 
     @cached_property
     def builds(self) -> Any:

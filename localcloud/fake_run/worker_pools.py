@@ -1,0 +1,6 @@
+"""Worker pools."""
+from __future__ import annotations
+
+
+class WorkerPoolsMixin:
+    pass
