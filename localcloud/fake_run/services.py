@@ -27,6 +27,14 @@ from localcloud.operations import OperationStore
 from localcloud.scenario import Scenario
 
 
+_TAG_AND_SERVICE_MAX = 46  # the tag URL's host label TAG---SERVICE-HASH must fit 63
+_CONTAINER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_ANNOTATION_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_RESERVED_NAMESPACES = ("run.googleapis.com", "cloud.googleapis.com", "serving.knative.dev", "autoscaling.knative.dev")
+
+
 class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
     """The Cloud Run Admin API v2 of one project and region, in memory. Thread-safe (one lock)."""
 
@@ -48,6 +56,7 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
         self._lock = threading.RLock()
         self._services: dict[str, _ServiceRecord] = {}
         self._jobs: dict[str, _JobRecord] = {}
+        self._pools: dict[str, Any] = {}  # worker pool short name -> its record (worker_pools.py)
         self._rng = random.Random()
         self._clock = _Clockwork()
 
@@ -65,6 +74,11 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
                 "GetRevision": (self._get_revision, run_v2.GetRevisionRequest, run_v2.Revision),
                 "ListRevisions": (self._list_revisions, run_v2.ListRevisionsRequest, run_v2.ListRevisionsResponse),
                 "DeleteRevision": (self._delete_revision_rpc, run_v2.DeleteRevisionRequest, op),
+            }),
+            service_handler(s, "google.cloud.run.v2.WorkerPools", {
+                "GetWorkerPool": (self._get_worker_pool, run_v2.GetWorkerPoolRequest, run_v2.WorkerPool),
+                "ListWorkerPools": (self._list_worker_pools, run_v2.ListWorkerPoolsRequest, run_v2.ListWorkerPoolsResponse),
+                "UpdateWorkerPool": (self._update_worker_pool, run_v2.UpdateWorkerPoolRequest, op),
             }),
             service_handler(s, "google.cloud.run.v2.Jobs", {
                 "GetJob": (self._get_job, run_v2.GetJobRequest, run_v2.Job),
@@ -221,6 +235,8 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
 
     def _create_service_locked(self, short: str, wanted: run_v2.Service, validate_only: bool) -> operations_pb2.Operation:
         template = self._normalized_template(wanted.template)
+        self._check_labels(wanted.labels, "service.labels")
+        self._check_annotations(wanted.annotations, "service.annotations")
         revision = template.revision or f"{short}-00001-{_random_suffix(self._rng, 3, string.ascii_lowercase)}"
         self._check_revision_name(short, revision)
         traffic = self._validated_traffic(short, wanted.traffic, set(), revision)
@@ -247,6 +263,7 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
                     f"etag: the service changed since it was read (expected {current.etag}, found {wanted.etag})",
                 )
             template = self._normalized_template(wanted.template)
+            self._check_labels(wanted.labels, "service.labels")
             new_revision: str | None = None
             if template != current.template:
                 new_revision = template.revision or self._generated_revision_name(record)
@@ -323,10 +340,11 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
         template = _clone(template)
         if not template.containers:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "template.containers: expected at least one container, found none")
+        self._check_containers(template.containers, "template.containers", needs_port=True)
+        self._check_labels(template.labels, "template.labels")
+        self._check_annotations(template.annotations, "template.annotations")
         for index, container in enumerate(template.containers):
-            if not container.image:
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"template.containers[{index}].image: must be specified")
-            if not container.ports and index == 0:
+            if not container.ports and len(template.containers) == 1:
                 container.ports = [run_v2.ContainerPort(name="http1", container_port=8080)]
             if "resources" not in container:
                 container.resources = run_v2.ResourceRequirements(limits={"cpu": "1000m", "memory": "512Mi"}, cpu_idle=True)
@@ -339,6 +357,57 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
         if "scaling" not in template:
             template.scaling = run_v2.RevisionScaling(max_instance_count=100)
         return template
+
+    @staticmethod
+    def _check_containers(containers: Sequence[run_v2.Container], where: str, *, needs_port: bool) -> None:
+        """Sidecars: several containers each carry a unique DNS-1123 name, and a service's has exactly one
+        ingress container (the one with a port); a worker pool's listen on none."""
+        if not containers:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: expected at least one container, found none")
+        names: set[str] = set()
+        for index, container in enumerate(containers):
+            if not container.image:
+                raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}[{index}].image: must be specified")
+            if len(containers) > 1:
+                if not container.name or not _CONTAINER_NAME.match(container.name):
+                    raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"{where}[{index}].name: with several containers each needs a DNS-1123 label name, "
+                                f"found {container.name!r}")
+                if container.name in names:
+                    raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}[{index}].name: '{container.name}' is used twice")
+                names.add(container.name)
+        with_port = [c for c in containers if c.ports]
+        if needs_port and len(containers) > 1 and len(with_port) != 1:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{where}: expected exactly one container with a port (the ingress container), found {len(with_port)}")
+        if not needs_port and with_port:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: a worker pool's containers listen on no port")
+
+    @staticmethod
+    def _check_labels(labels: Any, where: str) -> None:
+        """Google Cloud labels: at most 64; keys open with a lowercase letter; keys and values at most 63 of
+        [a-z0-9_-]; none in the namespaces Cloud Run v2 keeps for itself."""
+        if len(labels) > 64:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: expected at most 64 labels, found {len(labels)}")
+        for key, value in labels.items():
+            if key.split("/", 1)[0] in _RESERVED_NAMESPACES or not _LABEL_KEY.match(key):
+                raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"{where}: label key {key[:80]!r} must start with a lowercase letter and hold at most 63 "
+                            "lowercase letters, digits, '_' and '-', outside the Cloud Run namespaces")
+            if not _LABEL_VALUE.match(value):
+                raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"{where}: label value {value[:80]!r} of {key!r} must hold at most 63 lowercase letters, "
+                            "digits, '_' and '-'")
+
+    @staticmethod
+    def _check_annotations(annotations: Any, where: str) -> None:
+        """Kubernetes annotation keys ([prefix/]name, name at most 63), none in Cloud Run's own namespaces."""
+        for key in annotations:
+            prefix, _, name = key.rpartition("/")
+            if prefix in _RESERVED_NAMESPACES or not _ANNOTATION_NAME.match(name) or len(prefix) > 253:
+                raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"{where}: annotation key {key[:80]!r} must be [prefix/]name with a name of at most 63 "
+                            "alphanumerics, '-', '_' and '.', outside the Cloud Run namespaces")
 
     def _generated_revision_name(self, record: _ServiceRecord) -> str:
         short = _short(record.service.name)
@@ -385,6 +454,12 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
                 raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}.percent: expected 0..100, found {entry.percent}")
             if entry.tag:
                 _check_name(entry.tag, f"{where}.tag")
+                if len(entry.tag) + len(service) > _TAG_AND_SERVICE_MAX:
+                    raise Abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        f"{where}.tag: traffic tag '{entry.tag}' and service name '{service}' together are too long. "
+                        f"Combined traffic tag and service name cannot exceed {_TAG_AND_SERVICE_MAX} characters.",
+                    )
                 if entry.tag in tags:
                     raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"{where}.tag: '{entry.tag}' is used twice")
                 tags.add(entry.tag)
@@ -535,7 +610,10 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
 
     def _image_of(self, record: _ServiceRecord, revision: str) -> str:
         stored = record.revisions.get(revision)
-        return stored.containers[0].image if stored is not None and stored.containers else ""
+        if stored is None or not stored.containers:
+            return ""
+        ingress = [c for c in stored.containers if c.ports]  # what the URL reaches; sidecars have no port
+        return (ingress or list(stored.containers))[0].image
 
     def _touch(self, record: _ServiceRecord) -> None:
         record.version += 1
@@ -584,6 +662,14 @@ class FakeCloudRun(JobsMixin, WorkerPoolsMixin):
 
     # -- Revisions ---------------------------------------------------------------------------------------------------
     def _get_revision(self, request: run_v2.GetRevisionRequest) -> run_v2.Revision:
+        pool = re.fullmatch(r"(.+/workerPools/[^/]+)/revisions/([^/]+)", request.name)
+        if pool:  # a worker pool's revisions are served by the same Revisions service
+            short = self._parse(pool.group(1), "workerPools")
+            with self._lock:
+                stored = self._pool_record(short).revisions.get(pool.group(2))
+                if stored is None:
+                    raise Abort(grpc.StatusCode.NOT_FOUND, f"Resource '{request.name}' was not found")
+                return _clone(stored)
         service, revision = self._parse_revision(request.name)
         with self._lock:
             record = self._service_record(service)
