@@ -39,24 +39,16 @@ Status = cloudbuild_v1.Build.Status
 FAST_POLLING = polling.DEFAULT_POLLING.with_delay(initial=0.05, maximum=0.2).with_timeout(30)
 
 
-def release_build(tag: str, commit: str, *, timeout_s: float = 1200) -> cloudbuild_v1.Build:
-    """A build shaped like the one tagship submits (shared.adapters.cloudbuild)."""
-    steps = [
-        cloudbuild_v1.BuildStep(name="gcr.io/cloud-builders/git", args=["clone", "https://github.com/o/r.git", "src"]),
-        cloudbuild_v1.BuildStep(name="gcr.io/cloud-builders/docker", dir_="src",
-                                args=["build", "-t", f"{IMAGE}:{tag}", "-t", f"{IMAGE}:{commit}", "."]),
-        cloudbuild_v1.BuildStep(name="gcr.io/cloud-builders/docker", args=["push", "--all-tags", IMAGE]),
-        cloudbuild_v1.BuildStep(name="gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
-                                args=["gcloud", "storage", "rsync", "--recursive", "dist", f"gs://s/frontend/{tag}/"]),
-    ]
+def release_build(tag: str, commit: str, *, timeout_s: float = 1200, **request: Any) -> cloudbuild_v1.Build:
+    """The build tagship submits (shared.build_definition), as the client library sends it."""
+    from shared.build_definition import BuildRequest, release_build as definition
+
+    built = definition(BuildRequest(tag, commit, "botbalance/botbalance", IMAGE, "frontend",
+                                    f"gs://s/frontend/{tag}/", 1200, **request), PROJECT)
+    build = cloudbuild_v1.Build.from_json(json.dumps(built))
     seconds = int(timeout_s)
-    return cloudbuild_v1.Build(
-        steps=steps,
-        images=[f"{IMAGE}:{tag}", f"{IMAGE}:{commit}"],
-        substitutions={"_TAG": tag, "_COMMIT": commit, "_IMAGE": IMAGE, "_FRONTEND_DEST": f"gs://s/frontend/{tag}/"},
-        timeout=duration_pb2.Duration(seconds=seconds, nanos=int((timeout_s - seconds) * 1e9)),
-        tags=["tagship", tag],
-    )
+    build.timeout = duration_pb2.Duration(seconds=seconds, nanos=int((timeout_s - seconds) * 1e9))
+    return build
 
 
 @dataclass
@@ -159,12 +151,13 @@ def test_create_build_answers_at_once_with_the_build_id_in_the_operation_metadat
     assert not operation.done()
 
 
-def test_a_healthy_commit_builds_to_success_with_its_digest_under_both_image_tags(local):
+def test_a_healthy_commit_builds_to_success_with_its_digest_under_its_repository_and_both_image_tags(local):
     operation = local.submit("v1.0.0", GOOD)
     build = operation.result(timeout=10, polling=FAST_POLLING)
     assert build.status == Status.SUCCESS
     assert [(image.name, image.digest) for image in build.results.images] == [
-        (f"{IMAGE}:v1.0.0", digest_for_commit(GOOD)), (f"{IMAGE}:{GOOD}", digest_for_commit(GOOD))]
+        (IMAGE, digest_for_commit(GOOD)), (f"{IMAGE}:v1.0.0", digest_for_commit(GOOD)),
+        (f"{IMAGE}:latest", digest_for_commit(GOOD))]
     assert build.finish_time >= build.start_time >= build.create_time
     assert {"BUILD", "PUSH"} <= set(build.timing)
     assert all(step.status == Status.SUCCESS for step in build.steps)
@@ -185,9 +178,9 @@ def test_every_status_change_reaches_pubsub_as_the_build_json_with_build_id_and_
     # camelCase, enum names, defaults left out: as in the real notifications (payloads/cloudbuild/)
     assert final["id"] == build_id and final["status"] == "SUCCESS" and final["projectId"] == PROJECT
     assert final["logUrl"] == operation.metadata.build.log_url
-    assert final["results"]["images"][0] == {
+    assert final["results"]["images"][1] == {
         "name": f"{IMAGE}:v1.0.0", "digest": digest_for_commit(GOOD),
-        "pushTiming": final["results"]["images"][0]["pushTiming"]}
+        "pushTiming": final["results"]["images"][1]["pushTiming"]}
     assert final["substitutions"]["_COMMIT"] == GOOD and final["timeout"] == "1200s"
     assert "statusDetail" not in final and "status_detail" not in final
     status = parse_notification(final, messages[-1].attributes)  # what deploy_progress reads of it
@@ -200,8 +193,7 @@ def test_a_commit_whose_build_fails_ends_failure_and_the_operation_raises_what_t
         operation.result(timeout=10, polling=FAST_POLLING)
     build = operation.metadata.build
     assert build.status == Status.FAILURE
-    assert [step.status for step in build.steps] == [Status.SUCCESS, Status.FAILURE, Status.STATUS_UNKNOWN,
-                                                     Status.STATUS_UNKNOWN]
+    assert [step.status for step in build.steps] == [Status.SUCCESS, Status.FAILURE] + [Status.STATUS_UNKNOWN] * 4
     assert build.status_detail == ('Build step failure: build step 1 "gcr.io/cloud-builders/docker" failed: '
                                    "step exited with non-zero status: 1")
     assert not build.results.images
