@@ -45,7 +45,9 @@ from google.cloud.devtools import cloudbuild_v1
 from google.longrunning import operations_pb2
 from google.protobuf import duration_pb2, json_format
 
+from localcloud.build_checks import LOGS_ELSEWHERE, BuildRefused, check_build, substitute
 from localcloud.grpc_kit import Abort, service_handler
+from shared.build_message import image_repository
 from localcloud.operations import OperationStore
 from localcloud.scenario import Scenario, digest_for_commit
 
@@ -190,16 +192,18 @@ class FakeCloudBuild:
 
     def _create_build(self, request: cloudbuild_v1.CreateBuildRequest) -> operations_pb2.Operation:
         location = self._check_project(request.project_id, request.parent)
-        requested = request.build
-        if not requested.steps:
-            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid build: build must have at least one step")
-        for key in requested.substitutions:
-            if not _SUBSTITUTION_KEY.match(key):
-                raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
-                            f'invalid build: invalid .substitutions field: substitution key "{key}" does not '
-                            "respect format \"^_[A-Z0-9_]+$\"")
-        build = _copy(requested)
+        build = _copy(request.build)
         build.id = str(uuid.uuid4())
+        builtins = {"PROJECT_ID": self.project, "BUILD_ID": build.id, "PROJECT_NUMBER": self.project_number,
+                    "LOCATION": location}
+        if build.service_account:
+            builtins["SERVICE_ACCOUNT"] = build.service_account
+            builtins["SERVICE_ACCOUNT_EMAIL"] = build.service_account.rsplit("/", 1)[-1]
+        try:
+            check_build(build, project=self.project, location=location)
+            substitute(build, builtins=builtins)
+        except BuildRefused as refused:
+            raise Abort(grpc.StatusCode.INVALID_ARGUMENT, str(refused)) from refused
         build.name = f"projects/{self.project}/locations/{location}/builds/{build.id}"
         build.project_id = self.project
         build.status = Status.QUEUED
@@ -207,7 +211,8 @@ class FakeCloudBuild:
         region = "" if location == "global" else f";region={location}"
         build.log_url = (f"https://console.cloud.google.com/cloud-build/builds{region}/{build.id}"
                          f"?project={self.project_number}")
-        build.logs_bucket = build.logs_bucket or f"gs://{self.project_number}.cloudbuild-logs.googleusercontent.com"
+        if not build.logs_bucket and build.options.logging not in LOGS_ELSEWHERE and not build.service_account:
+            build.logs_bucket = f"gs://{self.project_number}.cloudbuild-logs.googleusercontent.com"
         if not build.timeout:
             build.timeout = duration_pb2.Duration(seconds=DEFAULT_TIMEOUT_SECONDS)
         if not build.queue_ttl:
@@ -388,13 +393,13 @@ class FakeCloudBuild:
         digest = digest_for_commit(commit or build.id)
         finished = _now()
         push = cloudbuild_v1.TimeSpan(start_time=push_started, end_time=finished)
-        image = build.substitutions.get("_IMAGE", "")
-        tag = build.substitutions.get("_TAG", "")
-        names = [f"{image}:{tag}"] if image and tag else []
-        if image and commit and f"{image}:{commit}" in build.images:
-            names.append(f"{image}:{commit}")
-        if not names:
-            names = list(build.images)
+        # as in payloads/cloudbuild/: each pushed image under its bare repository name and under the name it was
+        # pushed as (steps and images are already substituted)
+        names: list[str] = []
+        for image in build.images:
+            for name in (image_repository(image), image):
+                if name not in names:
+                    names.append(name)
         build.results.images.extend(cloudbuild_v1.BuiltImage(name=name, digest=digest, push_timing=push)
                                     for name in names)
         build.results.build_step_images.extend(
@@ -489,28 +494,24 @@ def _parse_filter(text: str) -> list[tuple[str, str]]:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT,
                         f'invalid filter {text!r}: expected terms like status="SUCCESS" joined by AND')
         key = match.group(1)
-        if key not in _FILTER_FIELDS and not key.startswith("substitutions."):
+        if key not in _FILTER_FIELDS:
             raise Abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid filter: unsupported field {key!r}")
         terms.append((key, match.group(2) if match.group(2) is not None else match.group(3)))
     return terms
 
 
-_FILTER_FIELDS = {
+_FILTER_FIELDS = {  # the fields the "Filtering build results using queries" table documents
     "status": lambda b: [b.status.name],
     "build_id": lambda b: [b.id],
-    "id": lambda b: [b.id],
-    "project_id": lambda b: [b.project_id],
+    "trigger_id": lambda b: [b.build_trigger_id],
     "tags": lambda b: list(b.tags),
     "images": lambda b: list(b.images),
-    "trigger_id": lambda b: [b.build_trigger_id],
     "results.images.digest": lambda b: [i.digest for i in b.results.images],
     "results.images.name": lambda b: [i.name for i in b.results.images],
 }
 
 
 def _matches(build: cloudbuild_v1.Build, key: str, value: str) -> bool:
-    if key.startswith("substitutions."):
-        return build.substitutions.get(key.split(".", 1)[1]) == value
     return value in _FILTER_FIELDS[key](build)
 
 

@@ -47,7 +47,7 @@ class Services:
     def builds(self) -> Any:
         from shared.adapters.cloudbuild import GoogleBuilds
 
-        return self._pick("builds", lambda: GoogleBuilds(self.config.project.id))
+        return self._pick("builds", lambda: GoogleBuilds.for_config(self.config))
 
     @cached_property
     def objects(self) -> Any:

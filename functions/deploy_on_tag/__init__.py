@@ -58,7 +58,7 @@ def _tell(services: Services, text: str) -> None:
 
 
 def _start(services: Services, start: webhook.Start, delivery: str, log: Logger) -> Answer:
-    from shared.adapters.cloudbuild import BuildRequest
+    from shared.adapters.cloudbuild import build_request
 
     config = services.config
     now = services.clock()
@@ -88,15 +88,7 @@ def _start(services: Services, start: webhook.Start, delivery: str, log: Logger)
                     return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
                 log.warning("repairing a release whose build was never recorded")
                 repairing = True
-        request = BuildRequest(
-            tag=start.tag,
-            commit=start.commit,
-            repository=config.github.repository,
-            image=config.build.image,
-            frontend_dir=config.build.frontend_dir,
-            frontend_destination=f"gs://{config.state.bucket}/{config.frontend.releases_prefix}{start.tag}/",
-            timeout_seconds=config.build.timeout_seconds,
-        )
+        request = build_request(config, start.tag, start.commit)
         try:
             earlier = services.builds.find(start.tag, start.commit) if repairing else None
             if earlier is not None:  # the earlier attempt made it, then lost the answer: its own messages adopt it

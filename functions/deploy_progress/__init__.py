@@ -1,17 +1,20 @@
 """deploy_progress: Cloud Build's notifications and tagship's own progress messages drive the release forward.
 
 Every message is safe to receive many times: a build message for a build we did not start, or for a release
-already past that point, is acknowledged and logged; the steps themselves find their own earlier work.
+already past that point, is acknowledged and logged; the steps themselves find their own earlier work. A build
+message is a hint, never a fact: only the release's own build moves it, as Cloud Build reports it on GetBuild
+(`shared.build_message`).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from shared.adapters.cloudbuild import TERMINAL_FAILURES, BuildStatus, parse_notification
+from shared.adapters.cloudbuild import parse_notification
+from shared.build_message import FAILED, IGNORE, PROGRESS, judge_build, owns_build
 from shared.errors import InputError
 from shared.log import Logger, logger
-from shared.release import BUILDING, FAILED, Release
+from shared.release import BUILDING, FAILED as FAILED_STATE, Release
 from shared.wiring import Services
 
 from functions.deploy_progress.pipeline import Pipeline, open_thread, refresh_root, reply
@@ -38,51 +41,57 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     raise InputError(f"not a Cloud Build notification nor a drive message: keys {sorted(payload)[:6]}")
 
 
-def adopt_build(services: Services, release: Release, status: BuildStatus, payload: dict[str, Any]) -> Release:
-    """Records the build's id on its release from the build's own message (deploy_on_tag does not wait to).
-
-    Only a tagship build of the release's commit is adopted, and only while the release has none: should a
-    repaired submission ever make a second build for one release, the first to report is the release's, the other
-    is not ours. Returns the release as recorded now."""
-    if release.build_id or status.commit != release.commit or "tagship" not in (payload.get("tags") or ()):
+def adopt_build(services: Services, release: Release, build_id: str, log_url: str) -> Release:
+    """Records the build's id on its release (deploy_on_tag does not wait to), once `owns_build` has said the build
+    is the release's. Only while the release has none: should a repaired submission ever make a second build for
+    one release, the one `Builds.find` returns (the first submitted) is the release's, the other is not ours.
+    Returns the release as recorded now."""
+    if release.build_id:
         return release
     return services.store.update_release(
-        release.tag,
-        lambda r: None if r.build_id else r.but(build_id=status.build_id, log_url=status.log_url or r.log_url, error=""),
+        release.tag, lambda r: None if r.build_id else r.but(build_id=build_id, log_url=log_url or r.log_url, error=""),
     ) or release
 
 
 def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str, str], message_id: str, log: Logger,
-           published_at: float | None = None) -> str:
-    status = parse_notification(payload, attributes)
-    log = log.bind(tag=status.tag or None, build_id=status.build_id, trigger="cloud-build")
-    if not status.tag:
-        log.info("build is not a tagship release", status=status.status)
+              published_at: float | None = None) -> str:
+    claim = parse_notification(payload, attributes)  # a hint: its build id and tag, to look the build up by
+    log = log.bind(tag=claim.tag or None, build_id=claim.build_id, trigger="cloud-build")
+    found = services.store.release(claim.tag) if claim.tag else None
+    if found is None:
+        log.info("build is not a tagship release", status=claim.status)
         return "not ours"
-    found = services.store.release(status.tag)
-    release = adopt_build(services, found[0], status, payload) if found is not None else None
-    if release is None or release.build_id != status.build_id:
-        log.info("build does not belong to a recorded release", status=status.status)
+    release = found[0]
+    earlier = services.builds.find(release.tag, release.commit) if not release.build_id else None
+    if not owns_build(claim.build_id, release.build_id, earlier[0] if earlier else None):
+        log.warning("build message for a build that is not the release's; ignored", claimed_status=claim.status)
+        return "not ours"
+    read = services.builds.status(claim.build_id)
+    verdict = judge_build(read, tag=release.tag, commit=release.commit, image_root=services.config.build.image)
+    if verdict.action == IGNORE:
+        log.error("build message not believed; nothing changed", reason=verdict.reason, status=read.status)
+        return "not believed"
+    release = adopt_build(services, release, read.build_id, read.log_url)
+    if release.build_id != read.build_id:
+        log.info("release records another build", status=read.status)
         return "not ours"
     release = open_thread(services, release)
-    if status.status in TERMINAL_FAILURES:
+    if verdict.action == FAILED:
         now = services.clock()
-        reason = f"build {status.status.lower()}" + (f": {status.detail}" if status.detail else "")
+        reason = verdict.reason
         failed = services.store.update_release(
-            status.tag, lambda r: r.move(FAILED, now, error=reason) if r.state == BUILDING else None
+            release.tag, lambda r: r.move(FAILED_STATE, now, error=reason) if r.state == BUILDING else None
         )
-        if failed is not None and failed.state == FAILED and failed.error == reason:
-            log.error("build failed; nothing deployed", status=status.status)
-            reply(services, failed, f":x: Build {status.status.lower()}; nothing was deployed. <{status.log_url}|build log>")
+        if failed is not None and failed.state == FAILED_STATE and failed.error == reason:
+            log.error("build failed; nothing deployed", status=read.status)
+            reply(services, failed, f":x: Build {read.status.lower()}; nothing was deployed. <{read.log_url}|build log>")
             refresh_root(services, failed)
         return "build failed"
-    if status.status != "SUCCESS":
-        log.info("build progressing", status=status.status)
-        return f"build {status.status.lower()}"
-    if not status.image:
-        raise InputError("SUCCESS build message without an image digest in results.images")
+    if verdict.action == PROGRESS:
+        log.info("build progressing", status=read.status)
+        return verdict.reason
     if not release.image:
-        services.store.update_release(status.tag, lambda r: None if r.image else r.but(image=status.image))
-        log.info("build succeeded", image=status.image)
-        reply(services, release, f":package: Built `{status.digest[:19]}`")
-    return Pipeline(services, status.tag, message_id, log).drive()
+        services.store.update_release(release.tag, lambda r: None if r.image else r.but(image=verdict.image))
+        log.info("build succeeded", image=verdict.image)
+        reply(services, release, f":package: Built `{verdict.image.rsplit('@', 1)[1][:19]}`")
+    return Pipeline(services, release.tag, message_id, log).drive()

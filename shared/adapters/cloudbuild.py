@@ -1,39 +1,17 @@
-"""Cloud Build v1: submit the release's build, read a build, and read the notifications it publishes."""
+"""Cloud Build v1: submit the release's build, find it again, read it, and read the notifications it publishes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared import clients
+from shared.build_definition import RELEASE_TAG, BuildRequest, build_location, build_request, build_tag, release_build
+from shared.build_message import STATUSES, TERMINAL_FAILURES, BuildStatus, image_repository
 from shared.errors import InputError, from_google
 
+__all__ = ["BuildRequest", "BuildStatus", "Builds", "GoogleBuilds", "TERMINAL_FAILURES", "build_request",
+           "parse_notification"]
 
-@dataclass(frozen=True)
-class BuildRequest:
-    tag: str
-    commit: str
-    repository: str  # owner/name on GitHub
-    image: str  # registry path without tag
-    frontend_dir: str
-    frontend_destination: str  # gs://bucket/prefix/ the built frontend is uploaded to
-    timeout_seconds: int
-
-
-@dataclass(frozen=True)
-class BuildStatus:
-    """What deploy_progress needs of a Cloud Build notification or a GetBuild answer."""
-
-    build_id: str
-    status: str  # QUEUED, WORKING, SUCCESS, FAILURE, INTERNAL_ERROR, TIMEOUT, CANCELLED, EXPIRED
-    tag: str
-    commit: str
-    log_url: str
-    digest: str  # sha256:... of the image, on SUCCESS
-    image: str  # image@digest on SUCCESS
-    detail: str  # why it failed, when it did
-
-
-TERMINAL_FAILURES = frozenset({"FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"})
+MAX_ID = 128  # a Cloud Build id is a UUID; anything longer in a message is not one
 
 
 class Builds(Protocol):
@@ -42,108 +20,91 @@ class Builds(Protocol):
     def status(self, build_id: str) -> BuildStatus: ...
 
 
-def build_steps(request: BuildRequest) -> list[dict[str, Any]]:
-    """The botbalance build: image with the tag and the commit as tags, frontend built with pnpm and uploaded."""
-    tagged = f"{request.image}:{request.tag}"
-    by_commit = f"{request.image}:{request.commit}"
-    return [
-        {"name": "gcr.io/cloud-builders/git", "args": ["clone", f"https://github.com/{request.repository}.git", "src"]},
-        {"name": "gcr.io/cloud-builders/git", "dir": "src", "args": ["checkout", request.commit]},
-        {"name": "gcr.io/cloud-builders/docker", "dir": "src", "args": ["build", "-t", tagged, "-t", by_commit, "."]},
-        {"name": "gcr.io/cloud-builders/docker", "args": ["push", "--all-tags", request.image]},
-        {
-            "name": "node:20",
-            "dir": f"src/{request.frontend_dir}",
-            "entrypoint": "bash",
-            "args": ["-c", "corepack enable && pnpm install --frozen-lockfile && pnpm build"],
-        },
-        {
-            "name": "gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
-            "args": ["gcloud", "storage", "rsync", "--recursive", f"src/{request.frontend_dir}/dist", request.frontend_destination],
-        },
-    ]
-
-
 def parse_notification(data: dict[str, Any], attributes: dict[str, str]) -> BuildStatus:
-    """A Cloud Build Pub/Sub message (the Build as camelCase JSON) -> BuildStatus; InputError if not one."""
+    """A Cloud Build Pub/Sub message (the Build as camelCase JSON) -> BuildStatus; InputError if not one.
+
+    What it returns is a claim: deploy_progress uses its build id and tag to look the build up, nothing else."""
     build_id = attributes.get("buildId") or data.get("id")
     status = attributes.get("status") or data.get("status")
-    if not isinstance(build_id, str) or not isinstance(status, str):
+    if not isinstance(build_id, str) or not isinstance(status, str) or not build_id or len(build_id) > MAX_ID:
         raise InputError(f"cloud-builds message: expected buildId and status, found {sorted(data)[:8]}")
-    substitutions = data.get("substitutions") or {}
-    images = ((data.get("results") or {}).get("images")) or []
-    digest = ""
-    image = ""
-    for built in images:
-        if isinstance(built, dict) and built.get("digest"):
-            digest = built["digest"]
-            image = f"{str(built.get('name', '')).split(':')[0]}@{digest}"
-            break
-    return BuildStatus(
-        build_id=build_id,
-        status=status,
-        tag=str(substitutions.get("_TAG", "")),
-        commit=str(substitutions.get("_COMMIT", "")),
-        log_url=str(data.get("logUrl", "")),
-        digest=digest,
-        image=image,
-        detail=str(data.get("statusDetail", "")),
-    )
+    if status not in STATUSES:
+        raise InputError(f"cloud-builds message: unknown status {status[:40]!r}")
+    substitutions = data.get("substitutions")
+    substitutions = substitutions if isinstance(substitutions, dict) else {}
+    results = data.get("results")
+    built = (results.get("images") if isinstance(results, dict) else None) or []
+    images = tuple((str(item.get("name", ""))[:1000], str(item.get("digest", ""))[:200])
+                   for item in built if isinstance(item, dict)) if isinstance(built, list) else ()
+    return _status(build_id, status, str(substitutions.get("_TAG", ""))[:256],
+                   str(substitutions.get("_COMMIT", ""))[:64], str(data.get("logUrl", ""))[:1000], images,
+                   str(data.get("statusDetail", ""))[:1000])
+
+
+def _status(build_id: str, status: str, tag: str, commit: str, log_url: str, images: tuple[tuple[str, str], ...],
+            detail: str) -> BuildStatus:
+    first = next(((name, digest) for name, digest in images if digest), ("", ""))
+    return BuildStatus(build_id=build_id, status=status, tag=tag, commit=commit, log_url=log_url, digest=first[1],
+                       image=f"{image_repository(first[0])}@{first[1]}" if first[1] else "", detail=detail,
+                       images=images)
 
 
 class GoogleBuilds:
-    def __init__(self, project: str) -> None:
+    """Builds run where `build_location` says: globally, or in the region of the repository connection."""
+
+    def __init__(self, project: str, location: str = "global") -> None:
         self._project = project
+        self._location = location
+
+    @classmethod
+    def for_config(cls, config: Any) -> "GoogleBuilds":
+        return cls(config.project.id, build_location(config.build.repository_connection))
+
+    def _parent(self) -> str:
+        return f"projects/{self._project}/locations/{self._location}"
 
     def submit(self, request: BuildRequest) -> tuple[str, str]:
         """Starts the build; returns (build id, log URL) without waiting for it."""
-        from google.cloud.devtools import cloudbuild_v1
-        from google.protobuf import duration_pb2
+        import json
 
-        steps = [cloudbuild_v1.BuildStep(**step) for step in build_steps(request)]
-        build = cloudbuild_v1.Build(
-            steps=steps,
-            images=[f"{request.image}:{request.tag}", f"{request.image}:{request.commit}"],
-            substitutions={
-                "_TAG": request.tag,
-                "_COMMIT": request.commit,
-                "_IMAGE": request.image,
-                "_FRONTEND_DEST": request.frontend_destination,
-            },
-            timeout=duration_pb2.Duration(seconds=request.timeout_seconds),
-            tags=["tagship", _tag_label(request.tag)],
-        )
+        from google.cloud.devtools import cloudbuild_v1
+
+        build = cloudbuild_v1.Build.from_json(json.dumps(release_build(request, self._project)))
+        location = build_location(request.repository_connection)
+        where = {"parent": f"projects/{self._project}/locations/{location}"} if location != "global" else {}
         try:
-            operation = clients.cloud_build().create_build(project_id=self._project, build=build)
+            operation = clients.cloud_build().create_build(project_id=self._project, build=build, **where)
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"submitting the build of {request.tag}") from error
         started = operation.metadata.build
         return started.id, started.log_url
 
     def find(self, tag: str, commit: str) -> tuple[str, str] | None:
-        """(id, log URL) of a tagship build already submitted for `tag` at `commit`, if any: a submission whose
+        """(id, log URL) of the first tagship build submitted for `tag` at `commit`, if any: a submission whose
         answer was lost (the build made, the caller gone) is found again instead of being made twice."""
+        label = build_tag(tag)
+        query = f'tags="{RELEASE_TAG}" AND tags="{label}"'
+        request: dict[str, Any] = {"project_id": self._project, "filter": query}
+        if self._location != "global":
+            request["parent"] = self._parent()
+        oldest: tuple[str, str] | None = None
         try:
-            for build in clients.cloud_build().list_builds(project_id=self._project, filter=f'tags="{_tag_label(tag)}"'):
-                if "tagship" in build.tags and build.substitutions.get("_COMMIT") == commit:
-                    return build.id, build.log_url
+            for build in clients.cloud_build().list_builds(request=request):  # newest first
+                if build.substitutions.get("_TAG") == tag and build.substitutions.get("_COMMIT") == commit:
+                    oldest = (build.id, build.log_url)
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"looking for the build of {tag}") from error
-        return None
+        return oldest
 
     def status(self, build_id: str) -> BuildStatus:
-        from google.cloud.devtools import cloudbuild_v1
-
+        """The build as Cloud Build answers for it now."""
+        request: dict[str, Any] = {"project_id": self._project, "id": build_id}
+        if self._location != "global":
+            request["name"] = f"{self._parent()}/builds/{build_id}"
         try:
-            build = clients.cloud_build().get_build(project_id=self._project, id=build_id)
+            build = clients.cloud_build().get_build(request=request)
         except Exception as error:  # noqa: BLE001
-            raise from_google(error, f"reading build {build_id}") from error
-        import json
-
-        data = json.loads(cloudbuild_v1.Build.to_json(build))
-        return parse_notification(data, {"buildId": build.id, "status": build.status.name})
-
-
-def _tag_label(tag: str) -> str:
-    """Cloud Build tags allow [A-Za-z0-9_.-]."""
-    return "".join(ch if ch.isalnum() or ch in "_.-" else "-" for ch in tag)
+            raise from_google(error, f"reading build {build_id[:MAX_ID]}") from error
+        images = tuple((image.name, image.digest) for image in build.results.images)
+        return _status(build.id, build.status.name, build.substitutions.get("_TAG", ""),
+                       build.substitutions.get("_COMMIT", ""), build.log_url, images, build.status_detail)

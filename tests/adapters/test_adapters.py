@@ -141,7 +141,7 @@ def test_one_unavailable_answer_is_retried_by_the_library_and_a_429_is_our_trans
 # -- Cloud Build ----------------------------------------------------------------------------------------------------
 def test_submits_a_build_and_reads_its_result(cloud):
     builds = GoogleBuilds(cloud.project)
-    request = BuildRequest("v0.0.1", "adapter5", cloud.repository, cloud.config.build.image, "frontend",
+    request = BuildRequest("v0.0.1", "ada5ada5", cloud.repository, cloud.config.build.image, "frontend",
                            f"gs://{cloud.config.state.bucket}/frontend/v0.0.1/", 600)
     build_id, log_url = builds.submit(request)
     assert build_id and build_id in log_url

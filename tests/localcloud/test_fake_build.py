@@ -39,24 +39,16 @@ Status = cloudbuild_v1.Build.Status
 FAST_POLLING = polling.DEFAULT_POLLING.with_delay(initial=0.05, maximum=0.2).with_timeout(30)
 
 
-def release_build(tag: str, commit: str, *, timeout_s: float = 1200) -> cloudbuild_v1.Build:
-    """A build shaped like the one tagship submits (shared.adapters.cloudbuild)."""
-    steps = [
-        cloudbuild_v1.BuildStep(name="gcr.io/cloud-builders/git", args=["clone", "https://github.com/o/r.git", "src"]),
-        cloudbuild_v1.BuildStep(name="gcr.io/cloud-builders/docker", dir_="src",
-                                args=["build", "-t", f"{IMAGE}:{tag}", "-t", f"{IMAGE}:{commit}", "."]),
-        cloudbuild_v1.BuildStep(name="gcr.io/cloud-builders/docker", args=["push", "--all-tags", IMAGE]),
-        cloudbuild_v1.BuildStep(name="gcr.io/google.com/cloudsdktool/cloud-sdk:slim",
-                                args=["gcloud", "storage", "rsync", "--recursive", "dist", f"gs://s/frontend/{tag}/"]),
-    ]
+def release_build(tag: str, commit: str, *, timeout_s: float = 1200, **request: Any) -> cloudbuild_v1.Build:
+    """The build tagship submits (shared.build_definition), as the client library sends it."""
+    from shared.build_definition import BuildRequest, release_build as definition
+
+    built = definition(BuildRequest(tag, commit, "botbalance/botbalance", IMAGE, "frontend",
+                                    f"gs://s/frontend/{tag}/", 1200, **request), PROJECT)
+    build = cloudbuild_v1.Build.from_json(json.dumps(built))
     seconds = int(timeout_s)
-    return cloudbuild_v1.Build(
-        steps=steps,
-        images=[f"{IMAGE}:{tag}", f"{IMAGE}:{commit}"],
-        substitutions={"_TAG": tag, "_COMMIT": commit, "_IMAGE": IMAGE, "_FRONTEND_DEST": f"gs://s/frontend/{tag}/"},
-        timeout=duration_pb2.Duration(seconds=seconds, nanos=int((timeout_s - seconds) * 1e9)),
-        tags=["tagship", tag],
-    )
+    build.timeout = duration_pb2.Duration(seconds=seconds, nanos=int((timeout_s - seconds) * 1e9))
+    return build
 
 
 @dataclass
@@ -159,12 +151,13 @@ def test_create_build_answers_at_once_with_the_build_id_in_the_operation_metadat
     assert not operation.done()
 
 
-def test_a_healthy_commit_builds_to_success_with_its_digest_under_both_image_tags(local):
+def test_a_healthy_commit_builds_to_success_with_its_digest_under_its_repository_and_both_image_tags(local):
     operation = local.submit("v1.0.0", GOOD)
     build = operation.result(timeout=10, polling=FAST_POLLING)
     assert build.status == Status.SUCCESS
     assert [(image.name, image.digest) for image in build.results.images] == [
-        (f"{IMAGE}:v1.0.0", digest_for_commit(GOOD)), (f"{IMAGE}:{GOOD}", digest_for_commit(GOOD))]
+        (IMAGE, digest_for_commit(GOOD)), (f"{IMAGE}:v1.0.0", digest_for_commit(GOOD)),
+        (f"{IMAGE}:latest", digest_for_commit(GOOD))]
     assert build.finish_time >= build.start_time >= build.create_time
     assert {"BUILD", "PUSH"} <= set(build.timing)
     assert all(step.status == Status.SUCCESS for step in build.steps)
@@ -185,9 +178,9 @@ def test_every_status_change_reaches_pubsub_as_the_build_json_with_build_id_and_
     # camelCase, enum names, defaults left out: as in the real notifications (payloads/cloudbuild/)
     assert final["id"] == build_id and final["status"] == "SUCCESS" and final["projectId"] == PROJECT
     assert final["logUrl"] == operation.metadata.build.log_url
-    assert final["results"]["images"][0] == {
+    assert final["results"]["images"][1] == {
         "name": f"{IMAGE}:v1.0.0", "digest": digest_for_commit(GOOD),
-        "pushTiming": final["results"]["images"][0]["pushTiming"]}
+        "pushTiming": final["results"]["images"][1]["pushTiming"]}
     assert final["substitutions"]["_COMMIT"] == GOOD and final["timeout"] == "1200s"
     assert "statusDetail" not in final and "status_detail" not in final
     status = parse_notification(final, messages[-1].attributes)  # what deploy_progress reads of it
@@ -200,8 +193,7 @@ def test_a_commit_whose_build_fails_ends_failure_and_the_operation_raises_what_t
         operation.result(timeout=10, polling=FAST_POLLING)
     build = operation.metadata.build
     assert build.status == Status.FAILURE
-    assert [step.status for step in build.steps] == [Status.SUCCESS, Status.FAILURE, Status.STATUS_UNKNOWN,
-                                                     Status.STATUS_UNKNOWN]
+    assert [step.status for step in build.steps] == [Status.SUCCESS, Status.FAILURE] + [Status.STATUS_UNKNOWN] * 4
     assert build.status_detail == ('Build step failure: build step 1 "gcr.io/cloud-builders/docker" failed: '
                                    "step exited with non-zero status: 1")
     assert not build.results.images
@@ -325,3 +317,77 @@ def test_the_sample_frontend_changes_its_app_assets_per_tag_but_keeps_its_vendor
     assert content_type(app_js[0]).startswith("text/javascript")
     assert content_type("favicon.ico") == "image/x-icon"
     assert v1["favicon.ico"][:4] == b"\x00\x00\x01\x00"
+
+
+def _with(change: Any) -> Any:
+    def build(tag: str, commit: str) -> cloudbuild_v1.Build:
+        made = release_build(tag, commit, github_token_secret="gh-token",
+                             service_account=f"tagship-build@{PROJECT}.iam.gserviceaccount.com")
+        change(made)
+        return made
+    return build
+
+
+def _arg(text: str) -> Any:
+    return lambda b: b.steps[1].args.append(text)
+
+
+REFUSED = {
+    "a substitution no step references": (lambda b: b.substitutions.update({"_EXTRA": "x"}),
+                                          'key "_EXTRA" in the substitution data is not matched in the template'),
+    "a reference to an undefined user substitution": (_arg("${_NOPE}"), '"_NOPE" is not matched'),
+    "a secret written $VAR instead of $$VAR": (_arg("$GITHUB_TOKEN"), '"GITHUB_TOKEN" is not a valid built-in'),
+    "COMMIT_SHA in a build without a repo source": (_arg("$COMMIT_SHA"), '"COMMIT_SHA" is not a valid built-in'),
+    "a stray $ that starts no substitution": (_arg("$(date)"), "write '$$' for a literal '$'"),
+    "bash string operations without dynamic substitutions": (_arg("${_TAG:0:3}"), "dynamicSubstitutions"),
+    "a lowercase substitution key": (lambda b: b.substitutions.update({"_tag": "x"}), 'does not respect format'),
+    "a secretEnv no availableSecrets declares": (lambda b: b.steps[1].secret_env.append("NPM_TOKEN"),
+                                                 '"NPM_TOKEN" is used but not defined'),
+    "a declared secret no step uses": (lambda b: b.steps[0].secret_env.clear(), '"GITHUB_TOKEN" is defined but not'),
+    "a waitFor naming a later step": (lambda b: b.steps[1].wait_for.append("push"), 'depends on "push"'),
+    "a step waiting for itself": (lambda b: b.steps[1].wait_for.append("image"), 'depends on "image"'),
+    "two steps with one id": (lambda b: setattr(b.steps[2], "id", "image"), 'duplicate or reserved id "image"'),
+    "a service account with logs in the default bucket": (
+        lambda b: setattr(b.options, "logging", cloudbuild_v1.BuildOptions.LoggingMode.LEGACY),
+        "if 'build.service_account' is specified"),
+    "a service account of another project": (
+        lambda b: setattr(b, "service_account", "projects/other-proj/serviceAccounts/x-build@other-proj.iam."
+                                                "gserviceaccount.com"), "is not in project"),
+    "a build tag with a slash": (lambda b: b.tags.append("release/v1"), 'must match format'),
+    "a named volume in one step only": (lambda b: b.steps[3].volumes.clear(), 'used by only one build step'),
+}
+
+
+@pytest.mark.parametrize("change, says", list(REFUSED.values()), ids=list(REFUSED))
+def test_create_build_refuses_what_the_real_service_refuses_and_creates_nothing(local, change, says):
+    with pytest.raises(exceptions.InvalidArgument) as refused:
+        local.client.create_build(project_id=PROJECT, build=_with(change)("v1.0.0", GOOD))
+    assert says in str(refused.value)
+    assert local.fake.builds() == []
+
+
+def test_tagships_own_build_is_accepted_with_substitutions_applied_and_dollar_dollar_left_as_one_dollar(local):
+    operation = local.client.create_build(project_id=PROJECT, build=_with(lambda b: None)("v1.0.0", GOOD))
+    stored = local.fake.build(operation.metadata.build.id)
+    fetch, image = stored.steps[0], stored.steps[1]
+    assert '"$GITHUB_TOKEN"' in fetch.args[1] and "$(printf" in fetch.args[1] and GOOD in fetch.args[1]
+    assert f"{IMAGE}:v1.0.0" in image.args and f"org.opencontainers.image.revision={GOOD}" in image.args
+    assert list(stored.images) == [f"{IMAGE}:v1.0.0", f"{IMAGE}:latest"]
+    assert not stored.logs_bucket  # logs in Cloud Logging only, as the service account requires
+    operation.result(timeout=10, polling=FAST_POLLING)
+
+
+def test_a_connected_repository_build_runs_in_the_connections_region_only(local):
+    connection = f"projects/{PROJECT}/locations/asia-southeast1/connections/github/repositories/botbalance"
+    build = release_build("v1.0.0", GOOD, repository_connection=connection)
+    assert build.source.connected_repository.revision == GOOD and build.steps[0].id == "image"
+    with pytest.raises(exceptions.InvalidArgument, match="must run there, not in global"):
+        local.client.create_build(project_id=PROJECT, build=build)
+    regional = local.client.create_build(project_id=PROJECT, build=build,
+                                         parent=f"projects/{PROJECT}/locations/asia-southeast1")
+    assert ";region=asia-southeast1/" in regional.metadata.build.log_url
+
+
+def test_list_builds_refuses_a_filter_field_the_documentation_does_not_list(local):
+    with pytest.raises(exceptions.InvalidArgument, match="unsupported field"):
+        list(local.client.list_builds(project_id=PROJECT, filter='substitutions._TAG="v1.0.0"'))
