@@ -295,16 +295,31 @@ def _slack_told(local: Any, harness: Any, seen: Seen, world: World) -> Result:
     messages = local.slack.messages
     problems = [f"{tag} ended {r.state}, nothing in Slack says so" for tag, r in seen.releases.items()
                 if r.state in FAILURES and not _told(messages, r)]
-    for entry in _acknowledged_failures(harness):
+    for entry in _first_of_each_message(_acknowledged_failures(harness)):
         tag = (entry.get("logging.googleapis.com/labels") or {}).get("tag")
         if tag and tag in seen.releases and _told(messages, seen.releases[tag]):
             continue
-        since = float(entry.get("time", 0)) - 1.0
+        # told once per message, by the copy that gave up first (copies after it stay quiet): from then on
+        since = float(entry.get("time", 0)) - 5.0
         if any(float(m.get("ts", 0)) >= since and any(mark in m.get("text", "") for mark in FAILED_MARKS)
                for m in messages):
             continue
         problems.append(f"{entry.get('message')} ({entry.get('error') or entry.get('reason')}) not told in Slack")
     return Result(SLACK_TOLD, not problems, "; ".join(problems[:4]))
+
+
+def _first_of_each_message(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per (function, message id): the earliest; entries without a message id stand alone."""
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    alone = []
+    for entry in entries:
+        labels = entry.get("logging.googleapis.com/labels") or {}
+        key = (str(labels.get("function", "")), str(labels.get("message_id") or ""))
+        if not key[1]:
+            alone.append(entry)
+        elif key not in first or float(entry.get("time", 0)) < float(first[key].get("time", 0)):
+            first[key] = entry
+    return [*first.values(), *alone]
 
 
 def _acknowledged_failures(harness: Any) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ class LatencyProxy:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.connections = 0  # accepted so far
-        self.chunks = 0  # forwarded so far, both directions
+        self.chunks = 0  # read so far, both directions (each counted before it is passed on)
 
     @property
     def port(self) -> int:
@@ -160,7 +160,6 @@ class LatencyProxy:
                         break
                     writer.write(data)
                     await writer.drain()
-                    self.chunks += 1
             except (ConnectionError, OSError):
                 pass
             finally:
@@ -176,6 +175,8 @@ class LatencyProxy:
                     data = await reader.read(_CHUNK)
                 except (ConnectionError, OSError):
                     data = b""
+                if data:  # counted as it is read, so before the far side can see it
+                    self.chunks += 1
                 queue.put_nowait((max(time.monotonic() + one_way, not_before + one_way), data))
                 if not data:
                     break
