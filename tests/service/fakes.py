@@ -197,6 +197,31 @@ class FakeHttp:
                           {"access-control-allow-origin": "https://app.botbalance.io"}, 1.0)
 
 
+class FakeBuilds:
+    """Builds as Cloud Build would answer for them: `answers` maps a build id to its GetBuild answer."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {}
+        self.submitted: list[Any] = []
+        self.reads: list[str] = []
+
+    def submit(self, request: Any) -> tuple[str, str]:
+        self.submitted.append(request)
+        return f"b-{request.tag}", f"https://log/b-{request.tag}"
+
+    def find(self, tag: str, commit: str) -> tuple[str, str] | None:
+        for build_id, answer in self.answers.items():
+            if answer.tag == tag and answer.commit == commit:
+                return build_id, answer.log_url
+        return None
+
+    def status(self, build_id: str) -> Any:
+        self.reads.append(build_id)
+        if build_id not in self.answers:
+            raise NotFound(f"build {build_id} not found")
+        return self.answers[build_id]
+
+
 class World:
     """Every port faked, wired into the real Services."""
 
@@ -211,11 +236,13 @@ class World:
         self.publisher = FakePublisher()
         self.notifier = FakeNotifier(down=slack_down)
         self.http = FakeHttp()
+        self.builds = FakeBuilds()
         self.now = 1000.0
         self.services = Services(
             config=self.config, secrets=Secrets("secret", None, None), clock=self.clock, sleep=lambda s: None,
             overrides={"store": self.store, "run": self.run, "objects": self.objects, "publisher": self.publisher,
-                       "notifier": self.notifier, "http": self.http},
+                       "notifier": self.notifier, "http": self.http,
+                       "builds": self.builds},
         )
         self.objects.put(self.config.frontend.bucket, "index.html", b"<html>manual</html>")
 
