@@ -332,7 +332,7 @@ class Pipeline:
     def _deploy_services(self, release: Release) -> None:
         release = self._capture_previous(release)
         api = self.config.api.service
-        tag = sanitise(self.tag)
+        tag = sanitise(self.tag, api)
         run = self.s.run
         # API: a tagged candidate with no traffic, smoke-tested on its own URL, then all the traffic.
         api_revision = revision_name(api, self.tag)
@@ -387,7 +387,7 @@ class Pipeline:
     def _deploy_worker(self, release: Release) -> str | None:
         """The worker on this release's image with all its traffic; what went wrong when that cannot be done."""
         worker = self.config.worker.service
-        tag = sanitise(self.tag)
+        tag = sanitise(self.tag, worker)
         run = self.s.run
         if "worker" not in release.traffic_moved:
             worker_revision = revision_name(worker, self.tag)
