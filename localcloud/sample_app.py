@@ -56,6 +56,10 @@ class AppResponse:
         return json.loads(self.body)
 
 
+DJANGO_BAD_REQUEST = (b'\n<!doctype html>\n<html lang="en">\n<head>\n  <title>Bad Request (400)</title>\n</head>\n'
+                      b'<body>\n  <h1>Bad Request (400)</h1><p></p>\n</body>\n</html>\n')
+
+
 def _json(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> AppResponse:
     return AppResponse(status, json.dumps(payload).encode(), (("Content-Type", "application/json"), *headers))
 
@@ -99,6 +103,8 @@ class SampleApp:
             with self._lock:
                 if self._serving_since is None:
                     self._serving_since = self._clock()
+        if behaviour.app == "host-bound" and via_tag:  # as Django with DEBUG off answers a host outside ALLOWED_HOSTS
+            return AppResponse(400, DJANGO_BAD_REQUEST, (("Content-Type", "text/html"),))
         origin = request.headers.get("origin", "")
         cors = (("Access-Control-Allow-Origin", origin), ("Vary", "Origin")) if origin and origin == frontend_origin else ()
         if request.method == "OPTIONS":

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-APP_BEHAVIOURS = ("healthy", "unhealthy", "degrading", "errors")
+APP_BEHAVIOURS = ("healthy", "unhealthy", "degrading", "errors", "host-bound")  # host-bound: ALLOWED_HOSTS names the main URL only
 OUTCOMES = ("ok", "fail")
 
 

@@ -7,7 +7,6 @@ A failure after traffic moved restores the previous release unit: API, worker an
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, Tagship
 from shared.frontend import cache_control, plan_publish
 from shared.log import Logger
 from shared.messages import duration, root_text
+from shared.smoke import ProbeAnswer, judge_answer
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
 )
@@ -411,20 +411,26 @@ class Pipeline:
         deadline = time.monotonic() + deploy.smoke_timeout_seconds
         detail = "no answer"
         while True:
-            ok, detail = self._probe(base_url)
-            if ok:
+            answer = self._answer(base_url)
+            if answer.ok:
                 return True, "ok"
-            if time.monotonic() + deploy.smoke_interval_seconds > deadline:
-                return False, detail
+            if answer.final or time.monotonic() + deploy.smoke_interval_seconds > deadline:
+                return False, answer.detail
             self.s.sleep(deploy.smoke_interval_seconds)
 
     def _probe(self, base_url: str) -> tuple[bool, str]:
+        answer = self._answer(base_url)
+        return answer.ok, answer.detail
+
+    def _answer(self, base_url: str) -> ProbeAnswer:
         timeout = self.config.deploy.probe_timeout_seconds
         for path in (self.config.api.health_path, self.config.api.detailed_health_path):
-            answer = self.s.http.request(base_url.rstrip("/") + path, timeout=timeout)
-            if answer.status != 200:
-                return False, f"{path} answered {answer.status or answer.error}: {_failing_part(answer.body)}"
-        return True, "ok"
+            url = base_url.rstrip("/") + path
+            got = self.s.http.request(url, timeout=timeout)
+            answer = judge_answer(path, got.status, got.body, url, got.error or "")
+            if not answer.ok:
+                return answer
+        return ProbeAnswer(True, "ok")
 
     def _publish(self, release: Release) -> None:
         if not release.frontend_published:  # published alongside the worker, unless that attempt was cut short
@@ -526,16 +532,3 @@ class Pipeline:
             raise TransientError(f"restoring {previous.get('tag')}: {error}") from error
         self._update(lambda r: r.but(traffic_moved=()))
         self.log.warning("previous release restored", previous=previous.get("tag"))
-
-
-def _failing_part(body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body[:80].decode("utf-8", "replace")
-    components = data.get("components") if isinstance(data, dict) else None
-    if isinstance(components, dict):
-        failing = [f"{k}: {v}" for k, v in components.items() if v != "ok"]
-        if failing:
-            return ", ".join(failing)
-    return json.dumps(data)[:120]

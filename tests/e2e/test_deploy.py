@@ -114,6 +114,17 @@ def test_an_unhealthy_candidate_fails_its_smoke_test_and_the_old_revision_keeps_
     assert cloud.live_tag() == "v1.0.0"
 
 
+def test_a_candidate_django_refuses_by_host_fails_saying_allowed_hosts_and_the_old_revision_keeps_all_traffic(cloud):
+    cloud.push_tag("v1.0.0")
+    wait_ended(cloud, "v1.0.0")
+    cloud.push_tag("v1.1.0", app="host-bound")  # answers its main URL, refuses its tag URL's host
+    record = wait_ended(cloud, "v1.1.0")
+    assert record["state"] == "failed" and "ALLOWED_HOSTS" in record["error"]
+    assert cloud.traffic(API) == {revision_name(API, "v1.0.0"): 100}
+    cloud.wait_for(lambda: any("ALLOWED_HOSTS" in m["text"] for m in cloud.slack.thread(record["slack_ts"])), 20,
+                   what="the thread to name the fix")
+
+
 def test_a_build_message_delivered_five_times_makes_one_migration_and_one_revision_per_service(cloud):
     cloud.push_tag("v1.0.0")
     wait_ended(cloud, "v1.0.0")

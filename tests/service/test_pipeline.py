@@ -6,6 +6,7 @@ import pytest
 from functions.deploy_progress.pipeline import Pipeline
 from shared.errors import LeaseHeld
 from shared.log import logger
+from shared.adapters.http_probe import HttpAnswer
 from tests.service.fakes import World
 from shared.release import revision_name, sanitise
 
@@ -219,3 +220,14 @@ def test_a_permanent_error_outside_a_guarded_step_still_ends_the_release_and_fre
     assert drive(world, "v1.0.0") == "failed"
     assert "not found" in world.store.release("v1.0.0")[0].error
     assert world.store.lease() is None
+
+
+def test_a_candidate_refusing_its_tag_urls_host_ends_the_smoke_test_at_its_first_answer():
+    world = World()
+    world.config = world.services.config = world.config.replace(deploy={"smoke_timeout_seconds": 60.0})
+    world.built("v1.0.0")
+    bare = b"<!doctype html><title>Bad Request (400)</title>"
+    world.http.request = lambda url, **_: (world.http.requests.append(url), HttpAnswer(400, bare, {}, 1.0))[1]
+    drive(world, "v1.0.0")
+    assert world.state("v1.0.0") == "failed" and "ALLOWED_HOSTS" in world.store.release("v1.0.0")[0].error
+    assert len(world.http.requests) == 1  # probing again cannot change a host refusal
