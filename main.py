@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import Any, Callable
 
+from shared import deadline
 from shared.errors import ConfigError, InputError, TagshipError
 from shared.log import logger, trace_from_header
 
@@ -136,7 +137,8 @@ def _on_event(name: str, cloud_event: Any, handle: Callable[..., str]) -> None:
     log = log.bind(message_id=message_id or None)
     svc = services()  # a ConfigError raises: the message is kept until the config is fixed
     try:
-        outcome = handle(svc, data, attributes, message_id, log, published_at=published_at(cloud_event.data))
+        with deadline.within(deadline.usable(deadline.function_timeout())):
+            outcome = handle(svc, data, attributes, message_id, log, published_at=published_at(cloud_event.data))
         log.info("event handled", outcome=outcome)
     except InputError as error:
         log.warning("message refused and acknowledged", reason=str(error))

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from localcloud.scenario import AppBehaviour, Scenario
+from shared.deadline import TIMEOUT_ENV
 
 T = TypeVar("T")
+ACK_DEADLINE_SECONDS = 600  # what setup sets on each trigger's subscription: longer than any invocation
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = REPO_ROOT / "tagship.toml"
 INITIAL_COMMIT = "0" * 39 + "1"  # what the team's first manual `gcloud run deploy` shipped
@@ -54,8 +56,11 @@ class LocalCloud:
         webhook_secret: str = "local-webhook-secret-not-for-production",
         functions: bool = True,
         push_via: Callable[[str], str] | None = None,
+        function_timeout: float = 60.0,
     ) -> None:
-        """`push_via` maps a function's URL to the URL its push subscriptions deliver to (a fault harness's proxy)."""
+        """`push_via` maps a function's URL to the URL its push subscriptions deliver to (a fault harness's proxy);
+        `function_timeout` is the functions' timeout (the real 540 s, scaled like the intervals in FAST)."""
+        self.function_timeout = function_timeout
         self.scenario = Scenario(latency=dict(latency or {}))
         self._push_via = push_via
         self._config_overrides = config or {}
@@ -165,7 +170,8 @@ class LocalCloud:
         if self._with_functions:
             from localcloud.functions_host import FunctionsHost
 
-            self.functions = FunctionsHost().start()
+            self._setenv(TIMEOUT_ENV, str(self.function_timeout))
+            self.functions = FunctionsHost(timeout=self.function_timeout).start()
             self._stack.callback(self.functions.stop)
             self.webhook_url = self.functions.url("deploy_on_tag")
             self._create_push_subscriptions()
@@ -291,7 +297,7 @@ class LocalCloud:
                     "name": subscriber.subscription_path(self.project, f"{topic}-{target}"),
                     "topic": self._publisher().topic_path(self.project, topic),
                     "push_config": {"push_endpoint": (self._push_via or str)(self.functions.url(target))},
-                    "ack_deadline_seconds": 60,
+                    "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
                 }
             )
 

@@ -2,10 +2,18 @@
 
 Each target is its own functions-framework app (`create_app(target=..., source="main.py")`), mounted at
 `/<target>/` on one threaded server on loopback. Pub/Sub push subscriptions deliver to these URLs.
+
+Each invocation has the function's timeout (`timeout`, the real platform's 540 s scaled down for the local cloud):
+the real platform ends an invocation there and its answer is lost. The host cannot end a thread, so it takes the
+answer away instead: an invocation that outlasts its timeout is answered 504, as the platform does, and recorded in
+`overran`, which the end-to-end tests require to be empty.
 """
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 from localcloud.http_server import LoopbackServer
 
@@ -19,8 +27,30 @@ SOURCE = Path(__file__).resolve().parents[1] / "main.py"
 
 
 class FunctionsHost:
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = 540.0) -> None:
         self._http: LoopbackServer | None = None
+        self.timeout = timeout
+        self.overran: list[tuple[str, float]] = []  # (target, seconds) of each invocation past its timeout
+        self.invocations: dict[str, int] = {target: 0 for target in TARGETS}
+        self._lock = threading.Lock()
+
+    def _timed(self, target: str, app: Any) -> Callable[..., Iterable[bytes]]:
+        def timed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            answer: list[Any] = []
+            began = time.monotonic()
+            body = b"".join(app(environ, lambda status, headers, exc_info=None: answer.append((status, headers))))
+            took = time.monotonic() - began
+            with self._lock:
+                self.invocations[target] += 1
+                if took > self.timeout:
+                    self.overran.append((target, took))
+            if took > self.timeout:
+                start_response("504 Gateway Timeout", [("Content-Type", "text/plain")])
+                return [f"{target} outlasted its {self.timeout:.1f}s timeout".encode()]
+            status, headers = answer[0]
+            start_response(status, headers)
+            return [body]
+        return timed
 
     def start(self) -> "FunctionsHost":
         import functions_framework
@@ -28,7 +58,8 @@ class FunctionsHost:
         from werkzeug.wrappers import Response
 
         apps = {
-            f"/{target}": functions_framework.create_app(target=target, source=str(SOURCE), signature_type=kind)
+            f"/{target}": self._timed(target, functions_framework.create_app(target=target, source=str(SOURCE),
+                                                                             signature_type=kind))
             for target, kind in TARGETS.items()
         }
         root = DispatcherMiddleware(Response("tagship functions: /" + ", /".join(TARGETS), status=404), apps)

@@ -8,7 +8,6 @@ A failure after traffic moved restores the previous release unit: API, worker an
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +18,7 @@ from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, Tagship
 from shared.frontend import cache_control, plan_publish
 from shared.log import Logger
 from shared.messages import duration, root_text
+from shared import deadline
 from shared.smoke import ProbeAnswer, judge_answer
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
@@ -86,6 +86,10 @@ def _newer(store: Any) -> Any:
     return is_newer
 
 
+class HandOver(Exception):
+    """This invocation's budget is spent: the next message goes on from what is recorded."""
+
+
 class Pipeline:
     def __init__(self, services: Services, tag: str, owner: str, log: Logger) -> None:
         self.s = services
@@ -96,6 +100,9 @@ class Pipeline:
         # redelivery while the first attempt still runs), and two attempts must never run the same step together.
         self.owner = f"{owner or 'anonymous'}~{uuid.uuid4().hex[:8]}"
         self.log = log.bind(tag=tag)
+        # this invocation's budget: past it, the next message goes on from the record (the platform ends a function
+        # at its timeout whatever it is doing)
+        self._until = self._now() + deadline.left(self.config.deploy.step_budget_seconds)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def _now(self) -> float:
@@ -221,18 +228,23 @@ class Pipeline:
             if state == BUILDING:
                 release = self._move(MIGRATING)
                 continue
-            if state == MIGRATING:
-                if not self._migrate(release):
-                    self._pause()
-                    return "migration still running"
-            elif state == DEPLOYING:
-                self._deploy_services(release)
-            elif state == PUBLISHING:
-                self._publish(release)
-            elif state == VERIFYING:
-                self._verify(release)
-            else:
-                return self._finish(release)
+            try:
+                if state == MIGRATING:
+                    if not self._migrate(release):
+                        self._pause()
+                        return "migration still running"
+                elif state == DEPLOYING:
+                    self._deploy_services(release)
+                elif state == PUBLISHING:
+                    self._publish(release)
+                elif state == VERIFYING:
+                    self._verify(release)
+                else:
+                    return self._finish(release)
+            except HandOver as over:
+                self.log.info("handing over to the next invocation", reason=str(over))
+                self._pause()
+                return f"handed over: {over}"
 
     def _pause(self) -> None:
         """Gives the lease back between invocations (keeping it for this release) and asks to be resumed."""
@@ -274,7 +286,6 @@ class Pipeline:
             release = self._update(lambda r: r.but(migration_execution=name))
             self.log.info("migration started", execution=name)
             reply(self.s, release, f":card_file_box: Migrations running (`{name.rsplit('/', 1)[-1]}`)")
-        budget = self._now() + self.config.deploy.step_budget_seconds
         started_at = release.migration_started_at or self._now()
         delays = poll_delays(maximum=2.0)  # noticed done within a tenth of its run time, at most 2 s late
         while True:
@@ -285,7 +296,7 @@ class Pipeline:
                 self._fail(f"Migrations ran longer than {self.config.migrations.timeout_seconds}s; no traffic moved",
                            restore=False)
                 return True
-            if self._now() > budget:
+            if self._now() > self._until:
                 return False  # resumed by the next message: the execution is recorded, never run twice
             self.s.sleep(next(delays))
         self._step("migrate", "finished")
@@ -408,14 +419,16 @@ class Pipeline:
 
     def _smoke(self, base_url: str) -> tuple[bool, str]:
         deploy = self.config.deploy
-        deadline = time.monotonic() + deploy.smoke_timeout_seconds
-        detail = "no answer"
+        deadline = self._now() + deploy.smoke_timeout_seconds
         while True:
             answer = self._answer(base_url)
             if answer.ok:
                 return True, "ok"
-            if answer.final or time.monotonic() + deploy.smoke_interval_seconds > deadline:
+            next_try = self._now() + deploy.smoke_interval_seconds
+            if answer.final or next_try > deadline:
                 return False, answer.detail
+            if next_try > self._until:  # no traffic moved yet: the next invocation smoke-tests the candidate again
+                raise HandOver("the smoke test outlasts this invocation")
             self.s.sleep(deploy.smoke_interval_seconds)
 
     def _probe(self, base_url: str) -> tuple[bool, str]:
@@ -476,17 +489,22 @@ class Pipeline:
 
     def _verify(self, release: Release) -> None:
         deploy = self.config.deploy
-        self._step("verify", "started")
+        started = release.steps.get("verify", {}).get("started")
+        if started is None:  # a bake longer than one invocation goes on in the next, from when it began
+            started = self._step("verify", "started").steps["verify"]["started"]
         uri = self.s.run.service(self.config.api.service).uri
-        deadline = time.monotonic() + deploy.bake_seconds
+        deadline = started + deploy.bake_seconds
         while True:
             self._guard_traffic()
             ok, detail = self._probe(uri)
             if not ok:
                 self._fail(f"Health failed while verifying: {detail}; rolled back", restore=True)
                 return
-            if time.monotonic() + deploy.probe_interval_seconds > deadline:
+            next_probe = self._now() + deploy.probe_interval_seconds
+            if next_probe > deadline:
                 break
+            if next_probe > self._until:
+                raise HandOver("the bake outlasts this invocation")
             self.s.sleep(deploy.probe_interval_seconds)
         self._step("verify", "finished")
         self._guard_traffic()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from shared import clients
+from shared.deadline import left as deadline_left
 from shared.errors import NotFound, PermanentError, PreconditionFailed, TransientError, from_google
 
 POLL_INITIAL = 0.05
@@ -39,7 +40,9 @@ def poll_delays(initial: float = POLL_INITIAL, growth: float = POLL_GROWTH, maxi
 
 
 def wait_for(operation: Any, timeout: float, sleep: Callable[[float], None] = time.sleep) -> Any:
-    """The result of a long-running operation polled with `poll_delays`; its error, or TimeoutError, raised."""
+    """The result of a long-running operation polled with `poll_delays`; its error, or TimeoutError, raised. Never
+    waits past the invocation's own deadline (`shared.deadline`): a retry finds the operation's work later."""
+    timeout = deadline_left(timeout)
     deadline = time.monotonic() + timeout
     for delay in poll_delays():
         if operation.done():
@@ -96,7 +99,7 @@ def _short(name: str) -> str:
 class GoogleCloudRun:
     project: str
     region: str
-    operation_timeout: float = 600.0
+    operation_timeout: float = 300.0  # and never past the invocation's deadline
     worker_pools: frozenset[str] = frozenset()  # names that are worker pools, not services
     containers: Mapping[str, str] = field(default_factory=dict)  # service, pool or job -> the app's container
     _parent: str = field(init=False)

@@ -9,6 +9,7 @@ LATENCY = {"build": 0.2, "migration": 0.1, "revision_ready": 0.05}
 def cloud():
     with LocalCloud(latency=dict(LATENCY)) as local:
         yield local
+        assert local.functions.overran == [], "an invocation outlasted the function's timeout"
 
 
 def ended(cloud, tag):

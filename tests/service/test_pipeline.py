@@ -170,8 +170,34 @@ def test_a_migration_outlasting_one_invocation_is_resumed_by_the_next_message_no
     world.built("v1.0.0")
     assert drive(world, "v1.0.0", owner="m1") == "migration still running"
     assert world.publisher.published[-1] == ("tagship-progress", {"kind": "drive", "tag": "v1.0.0"})
-    assert drive(world, "v1.0.0", owner="m2") == "live"
+    outcomes = [drive(world, "v1.0.0", owner=f"m{n}") for n in range(2, 40) if world.state("v1.0.0") != "live"]
+    assert outcomes[-1] == "live"
+    assert all(o == "migration still running" or o.startswith("handed over") for o in outcomes[:-1])
     assert len(world.run.executions) == 1
+
+
+def test_a_bake_longer_than_one_invocation_goes_on_in_the_next_from_when_it_began():
+    world = World()
+    world.services.config = world.config = world.config.replace(
+        deploy={"step_budget_seconds": 20.0, "bake_seconds": 60.0, "probe_interval_seconds": 1.0})
+    world.built("v1.0.0")
+    outcomes = [drive(world, "v1.0.0", owner=f"m{n}") for n in range(1, 40) if world.state("v1.0.0") != "live"]
+    assert outcomes[-1] == "live" and "handed over: the bake outlasts this invocation" in outcomes
+    assert world.publisher.published.count(("tagship-progress", {"kind": "drive", "tag": "v1.0.0"})) >= 2
+    verify = world.store.release("v1.0.0")[0].steps["verify"]
+    assert verify["finished"] - verify["started"] >= 60.0  # the whole bake, not restarted, not cut short
+    assert verify["finished"] - verify["started"] < 120.0
+
+
+def test_a_failing_smoke_test_longer_than_one_invocation_hands_over_before_any_traffic_moves():
+    world = World()
+    world.services.config = world.config = world.config.replace(
+        deploy={"step_budget_seconds": 10.0, "smoke_timeout_seconds": 30.0, "smoke_interval_seconds": 1.0})
+    world.built("v1.0.0")
+    world.http.unhealthy.add(world.run.base_url)
+    outcome = drive(world, "v1.0.0")
+    assert outcome == "handed over: the smoke test outlasts this invocation"
+    assert world.run.serving(world.config.api.service) != revision_name(world.config.api.service, "v1.0.0")
 
 
 def test_a_migration_running_past_its_timeout_fails_the_release_before_traffic_moves():
