@@ -1138,7 +1138,36 @@ def machine() -> dict[str, str]:
             "python": platform.python_version(), "system": f"{platform.system()} {platform.release()}"}
 
 
-PHASES = ("cold", "webhook", "orchestration", "restore", "memory", "publish")
+PHASES = ("cold", "webhook", "orchestration", "restore", "memory", "publish", "build")
+
+# Step durations of a botbalance-like release build (seconds), assumed, not measured: a Django image of about 1 GB
+# built from scratch and with the previous release's layers, and a pnpm/Vite frontend of a few thousand files.
+BUILD_STEPS = {"fetch": 4.0, "image": 180.0, "push": 25.0, "frontend-install": 45.0, "frontend-build": 40.0,
+               "frontend-upload": 10.0}
+CACHED_IMAGE_SECONDS = 45.0  # the image step when only the app's own layers changed (inline cache hit)
+
+
+def build_graph() -> dict[str, Any]:
+    """The release build's critical path, scheduled by the fake Cloud Build's rules over tagship's own build
+    definition (its waitFor graph), against running its steps one after another."""
+    from google.cloud.devtools import cloudbuild_v1
+
+    from localcloud.build_checks import schedule
+    from shared.build_definition import BuildRequest, release_build
+
+    request = BuildRequest(tag="v1.4.0", commit="c" * 40, repository="acme/botbalance",
+                           image="asia-southeast1-docker.pkg.dev/p/app/api", frontend_dir="frontend",
+                           frontend_destination="gs://state/frontend/v1.4.0/", timeout_seconds=1200,
+                           context="backend", github_token_secret="gh-token")
+    build = cloudbuild_v1.Build.from_json(__import__("json").dumps(release_build(request, "p")))
+    steps = list(build.steps)
+    rows = []
+    for label, image_seconds in (("image built from scratch", BUILD_STEPS["image"]),
+                                 ("image from the previous release's layers", CACHED_IMAGE_SECONDS)):
+        durations = [image_seconds if step.id == "image" else BUILD_STEPS[step.id] for step in steps]
+        spans = schedule(steps, durations)
+        rows.append({"label": label, "critical": max(end for _, end in spans), "serial": sum(durations)})
+    return {"rows": rows, "steps": [step.id for step in steps]}
 
 
 def run(settings: Settings, say: Callable[[str], None], phases: tuple[str, ...] = PHASES) -> dict[str, Any]:
@@ -1155,8 +1184,14 @@ def run(settings: Settings, say: Callable[[str], None], phases: tuple[str, ...] 
     log.set_stream(open(workdir / "parent.log", "w"))
     started = time.monotonic()
     scenario = [p for p in ("webhook", "orchestration", "restore", "memory") if p in phases]
+    if "build" in phases:
+        say("7. build graph")
+        results["build_graph"] = build_graph()
+    cloud_phases = set(phases) - {"build"}
     try:
-        if set(phases) == {"publish"}:
+        if not cloud_phases:
+            pass
+        elif cloud_phases == {"publish"}:
             from types import SimpleNamespace
 
             from localcloud.processes import FakeGcsServer
@@ -1328,6 +1363,16 @@ def report(results: dict[str, Any]) -> str:
                 f"{ratio(row['peak_rss'], row['limit']):>6}")
         extra = f"; deploy_progress publishing {pub['files']:,} files: {pub['peak_rss'] / MIB:.0f} MiB" if pub else ""
         add(f"   bare function, same server: {mem['bare_peak_rss'] / MIB:.0f} MiB{extra}")
+    graph = results.get("build_graph")
+    if graph:
+        add("")
+        add("7. BUILD GRAPH  tagship's release build scheduled as Cloud Build runs it (waitFor), for botbalance-like "
+            "step durations (assumed, not measured)")
+        add(f"   steps: {', '.join(graph['steps'])}")
+        add(f"   {'':<44} {'critical path':>13} {'steps in a line':>15} {'ratio':>6}")
+        for row in graph["rows"]:
+            add(f"   {row['label']:<44} {secs(row['critical']):>13} {secs(row['serial']):>15} "
+                f"{ratio(row['critical'], row['serial']):>6}")
     add("")
     return "\n".join(lines)
 

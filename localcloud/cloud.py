@@ -225,7 +225,10 @@ class LocalCloud:
 
         image = self.image_for(INITIAL_COMMIT)
         self.fake_run.seed_service(self.config.api.service, image)
-        self.fake_run.seed_service(self.config.worker.service, image, command=list(self.config.worker.command))
+        if self.config.worker.kind == "pool":  # a Celery worker as a worker pool: no URL, instances split
+            self.fake_run.seed_worker_pool(self.config.worker.service, image, command=list(self.config.worker.command))
+        else:
+            self.fake_run.seed_service(self.config.worker.service, image, command=list(self.config.worker.command))
         self.fake_run.seed_job(self.config.migrations.job, image)
         client = self.storage_client()
         for name in (self.config.state.bucket, self.config.frontend.bucket):
@@ -384,6 +387,9 @@ class LocalCloud:
         return self.store().pointer().live
 
     def traffic(self, service: str) -> dict[str, int]:
+        """What serves `service`: its traffic split, or a worker pool's instance split."""
+        if service == self.config.worker.service and self.config.worker.kind == "pool":
+            return self.fake_run.pool_split(service)
         return self.fake_run.traffic(service)
 
     @property

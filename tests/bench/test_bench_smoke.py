@@ -133,3 +133,14 @@ def test_the_report_prints_every_figure_beside_its_bound(scenario):
                     "6. MEMORY"):
         assert heading in text
     assert len(re.findall(r"\d+\.\d\dx", text)) >= 12  # a ratio beside each figure
+
+
+def test_the_build_graph_runs_the_frontend_beside_the_image_so_its_critical_path_is_the_longer_branch():
+    from bench import BUILD_STEPS, build_graph
+
+    graph = build_graph()
+    scratch = graph["rows"][0]
+    image_branch = BUILD_STEPS["image"] + BUILD_STEPS["push"]
+    frontend_branch = BUILD_STEPS["frontend-install"] + BUILD_STEPS["frontend-build"] + BUILD_STEPS["frontend-upload"]
+    assert scratch["critical"] == BUILD_STEPS["fetch"] + max(image_branch, frontend_branch)
+    assert scratch["serial"] == sum(BUILD_STEPS.values()) and scratch["critical"] < scratch["serial"]

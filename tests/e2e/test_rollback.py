@@ -21,9 +21,8 @@ def serve(cloud, *tags_and_apps):
 
 
 def unit_on(cloud, tag):
-    slug = tag.replace(".", "-")
-    return (cloud.traffic(API) == {f"botbalance-api-{slug}": 100}
-            and cloud.traffic(WORKER) == {f"botbalance-worker-{slug}": 100})
+    return (cloud.traffic(API) == {revision_name(API, tag): 100}
+            and cloud.traffic(WORKER) == {revision_name(WORKER, tag): 100})
 
 
 def drive_load(cloud, seconds, rps=40):
