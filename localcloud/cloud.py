@@ -23,6 +23,7 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from localcloud.errors import LocalCloudError
 from localcloud.scenario import AppBehaviour, Scenario
 from shared.deadline import TIMEOUT_ENV
 
@@ -40,10 +41,6 @@ FAST = {
                  "reminder_seconds": 30.0},
     "slack": {"timeout_seconds": 2.0},
 }
-
-
-class LocalCloudError(RuntimeError):
-    pass
 
 
 class LocalCloud:

@@ -38,7 +38,7 @@ import weakref
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence
 
-from localcloud.cloud import LocalCloudError
+from localcloud.errors import LocalCloudError
 
 HOST = "127.0.0.1"
 PUBSUB_EMULATOR_BINARY = Path("/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator")
