@@ -27,11 +27,11 @@ e2e: $(STAMP)
 
 .PHONY: reliability
 reliability: $(STAMP)
-	$(PY) reliability.py --full
+	$(PY) -m tools.reliability --full
 
 clean:
 	rm -rf $(VENV) .pytest_cache
 
 .PHONY: bench
 bench: $(STAMP)
-	$(PY) bench.py
+	$(PY) -m tools.bench

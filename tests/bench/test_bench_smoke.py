@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import bench
-from localcloud.latency_proxy import LatencyProxy
+from tools.bench import benchmark as bench
+from tools.bench.latency_proxy import LatencyProxy
 from shared.frontend import INDEX, is_hashed_asset
 
 SMOKE = bench.Settings(
@@ -136,7 +136,7 @@ def test_the_report_prints_every_figure_beside_its_bound(scenario):
 
 
 def test_the_build_graph_runs_the_frontend_beside_the_image_so_its_critical_path_is_the_longer_branch():
-    from bench import BUILD_STEPS, build_graph
+    from tools.bench.benchmark import BUILD_STEPS, build_graph
 
     graph = build_graph()
     scratch = graph["rows"][0]

@@ -16,7 +16,7 @@ message published, a Slack post.
 Bodies larger than GitHub's limit are refused with 413 before they are read whole; signature checks compare in
 constant time and accept only `sha256=`.
 
-`run_fuzzing(examples, seed)` runs every target (reliability.py prints its counts); the tests below run each with
+`run_fuzzing(examples, seed)` runs every target (the matrix prints its counts); the tests below run each with
 `FUZZ_EXAMPLES` examples (env `TAGSHIP_FUZZ_EXAMPLES`, default 200).
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""A seeded slice of the reliability matrix (`reliability.py`), in the normal test suite.
+"""A seeded slice of the reliability matrix (`tools/reliability/matrix.py`), in the normal test suite.
 
 Every fault kind once, at a step the seed picks, plus two of the races; each scenario on a fresh local cloud whose
 deliveries are duplicated 1-5 times, concurrently and reordered, judged by every invariant of
-`localcloud.invariants`. `make reliability` runs the whole matrix. The seed is `TAGSHIP_RELIABILITY_SEED` (the
+`tools.reliability.invariants`. `make reliability` runs the whole matrix. The seed is `TAGSHIP_RELIABILITY_SEED` (the
 default keeps CI reproducible; any other value explores another slice).
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-import reliability
-from localcloud.faults import KINDS
+from tools.reliability import matrix as reliability
+from tools.reliability.faults import KINDS
 
 SEED = int(os.environ.get("TAGSHIP_RELIABILITY_SEED", str(reliability.DEFAULT_SEED)))
 

@@ -1,6 +1,6 @@
 """What the reliability harness found, one regression test per fix, on recording fakes of our own ports.
 
-Each test names the scenario of the matrix (`reliability.py`) that first showed the fault.
+Each test names the scenario of the matrix (`tools/reliability/matrix.py`) that first showed the fault.
 """
 from __future__ import annotations
 

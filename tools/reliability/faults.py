@@ -26,7 +26,7 @@ What can be armed per step (`arm(target, kind)`), on any target:
 
 Everything fired is counted (`fired()`), every delivery recorded (`deliveries.records`), every log line of the
 functions captured (`logs`), and the serving traffic sampled (`traffic_history`) so the invariants
-(`localcloud.invariants`) can judge from the state of the local cloud itself.
+(`tools.reliability.invariants`) can judge from the state of the local cloud itself.
 
 How the functions' Storage and Slack clients are pointed at the fault proxies: the client factory
 (`shared.clients`) builds each client once, reading the environment; the harness builds them while the

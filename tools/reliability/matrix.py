@@ -1,10 +1,10 @@
 """The reliability matrix: every step of the deploy and of the rollback crossed with every kind of fault, the races,
 and Slack down throughout, each run on a fresh local cloud whose every delivery is duplicated and reordered, each
-judged by the invariants of `localcloud.invariants`; then the hostile-input fuzzing of every target.
+judged by the invariants of `tools.reliability.invariants`; then the hostile-input fuzzing of every target.
 
-    python reliability.py              # a seeded slice (every step, every fault kind, the races), then the fuzzing
-    python reliability.py --full       # every scenario of the matrix
-    python reliability.py --seed 7 --only rollback/   # scenarios whose name contains "rollback/"
+    python -m tools.reliability              # a seeded slice (every step, every fault kind, the races), then the fuzzing
+    python -m tools.reliability --full       # every scenario of the matrix
+    python -m tools.reliability --seed 7 --only rollback/   # scenarios whose name contains "rollback/"
 
 Prints one row per scenario (scenario, faults injected, deliveries, invariant results) and ends with
 `N scenarios, N passed, N failed` and the fuzz cases tried per target. Exits 1 when anything failed.
@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from localcloud.faults import KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target
-from localcloud.invariants import Result, Seen, World, check, initial_world, read_state
+from tools.reliability.faults import KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target
+from tools.reliability.invariants import Result, Seen, World, check, initial_world, read_state
 
 LATENCY = {"build": 0.2, "migration": 0.1, "revision_ready": 0.05}
 ENDED = ("live", "failed", "rolled_back", "superseded")
@@ -474,7 +474,7 @@ def run_matrix(scenarios: list[Scenario], seed: int, out: Callable[[str], None] 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m tools.reliability", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="run every scenario of the matrix (not a seeded slice)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seeds the slice, the deliveries and the fuzzing")
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this text")

@@ -15,7 +15,7 @@ trip costs nothing. This proxy gives every byte stream the latency of a real lin
         os.environ["STORAGE_EMULATOR_HOST"] = proxy.endpoint
 
 Or as its own process (what the benchmark does, so the proxy never competes with the client for one GIL):
-`python -m localcloud.latency_proxy --target 127.0.0.1:PORT --rtt-ms 30` prints `listening 127.0.0.1:PORT` and
+`python -m tools.bench.latency_proxy --target 127.0.0.1:PORT --rtt-ms 30` prints `listening 127.0.0.1:PORT` and
 serves until SIGTERM or Ctrl-C (with `--exit-on-stdin-eof`, also once its parent closes its stdin or dies).
 
 Loopback only: it refuses to listen on, or forward to, anything else.

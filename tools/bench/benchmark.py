@@ -1,9 +1,9 @@
 """tagship's benchmark: every speed figure beside the bound that limits it, measured in one run (`make bench`).
 
-    python bench.py                    the full run (a minute and a half on a 2-core machine)
-    python bench.py --quick            every figure, fewer and smaller samples (a smoke run, not figures to quote)
-    python bench.py --only publish     some of: cold, webhook, orchestration, restore, memory, publish
-    python bench.py --json out.json    also write every figure and its parts as JSON
+    python -m tools.bench                    the full run (a minute and a half on a 2-core machine)
+    python -m tools.bench --quick            every figure, fewer and smaller samples (a smoke run, not figures to quote)
+    python -m tools.bench --only publish     some of: cold, webhook, orchestration, restore, memory, publish
+    python -m tools.bench --json out.json    also write every figure and its parts as JSON
 
 What is measured, each against what bounds it, all in the same run on the same machine:
 
@@ -57,7 +57,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from localcloud.processes import stop_process_group
 
-REPO = Path(__file__).resolve().parent
+REPO = Path(__file__).resolve().parents[2]
 MAIN = REPO / "main.py"
 FF_CLI = Path(sys.executable).parent / "functions-framework"
 TARGETS = {"deploy_on_tag": "http", "deploy_progress": "cloudevent", "health_watchdog": "cloudevent",
@@ -295,7 +295,7 @@ def peak_rss_bytes() -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# a function served in its own process, which the benchmark can ask (child side: `bench.py --serve`)
+# a function served in its own process, which the benchmark can ask (child side: `python -m tools.bench --serve`)
 # ---------------------------------------------------------------------------------------------------------------
 def serve(target: str, source: str, signature_type: str, count: bool) -> int:
     """Serves one target with functions-framework's app on a threaded werkzeug server, plus `/__bench/...`:
@@ -379,7 +379,7 @@ class Function:
         self._log: Any = None
 
     def start(self) -> "Function":
-        argv = [sys.executable, str(Path(__file__).resolve()), "--serve", self.target, "--source", str(self.source),
+        argv = [sys.executable, "-m", "tools.bench", "--serve", self.target, "--source", str(self.source),
                 "--signature-type", self.signature_type] + (["--count"] if self.count else [])
         self._log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
         begun = time.perf_counter()
@@ -940,7 +940,7 @@ def memory(cloud: Any, functions: Functions, workdir: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# 5. frontend publish (child side: `bench.py --publish`, with STORAGE_EMULATOR_HOST pointing at the latency proxy)
+# 5. frontend publish (child side: `python -m tools.bench --publish`, with STORAGE_EMULATOR_HOST pointing at the latency proxy)
 # ---------------------------------------------------------------------------------------------------------------
 PUBLISH_SOURCE_BUCKET = "bench-publish-state"
 PUBLISH_LIVE_BUCKET = "bench-publish-live"
@@ -1077,19 +1077,15 @@ def publish_child(direct_endpoint: str, files: int, megabytes: float, serial_sam
 
 
 def _copy_like_publish(objects: Any, source: Any, source_bucket: str, bucket: str, path: str) -> None:
-    """One copy exactly as publish_frontend makes it: with the listed source's metadata when the adapter takes it
-    (so the benchmark also measures a tree from before it did)."""
-    import inspect
-
+    """One copy exactly as publish_frontend makes it: server-side, with the listed source's metadata."""
     from shared.frontend import cache_control
 
-    extra = {"like": source} if "like" in inspect.signature(objects.copy).parameters else {}
-    objects.copy(source_bucket, source.name, bucket, path, cache_control=cache_control(path), **extra)
+    objects.copy(source_bucket, source.name, bucket, path, cache_control=cache_control(path), like=source)
 
 
 def publish(cloud: Any, settings: Settings, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
     proxy = subprocess.Popen(
-        [sys.executable, "-m", "localcloud.latency_proxy", "--target", f"127.0.0.1:{cloud.gcs.port}",
+        [sys.executable, "-m", "tools.bench.latency_proxy", "--target", f"127.0.0.1:{cloud.gcs.port}",
          "--rtt-ms", str(settings.rtt_ms), "--exit-on-stdin-eof"],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
     try:
@@ -1098,7 +1094,7 @@ def publish(cloud: Any, settings: Settings, workdir: Path, say: Callable[[str], 
         env = {**os.environ, "STORAGE_EMULATOR_HOST": f"http://{address}",
                "BENCH_PEER_PIDS": f"{proxy.pid},{cloud.gcs.pid}"}
         out = subprocess.run(
-            [sys.executable, str(Path(__file__).resolve()), "--publish", cloud.gcs.endpoint, "--files",
+            [sys.executable, "-m", "tools.bench", "--publish", cloud.gcs.endpoint, "--files",
              str(settings.publish_files), "--mb", str(settings.publish_mb), "--serial-sample",
              str(settings.serial_sample)],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -1382,7 +1378,7 @@ def _short(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller samples (a smoke run)")
     parser.add_argument("--json", help="also write the results to this JSON file")

@@ -1,0 +1,3 @@
+from tools.bench.benchmark import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from tools.reliability.matrix import main
+
+raise SystemExit(main())
