@@ -38,6 +38,9 @@ def test_a_pushed_tag_goes_live_with_api_worker_migrations_and_frontend(cloud):
 def test_the_release_has_one_slack_thread_whose_root_shows_the_current_state(cloud):
     cloud.push_tag("v1.0.0", pusher="carol")
     record = wait_ended(cloud, "v1.0.0")
+    # the record says live a moment before the thread hears of it: wait for the word, not the record
+    cloud.wait_for(lambda: any("Live in" in m["text"] for m in cloud.slack.thread(record["slack_ts"])[1:]), 30,
+                   what="the thread to say the release is live")
     thread = cloud.slack.thread(record["slack_ts"])
     root = cloud.slack.root_text(record["slack_ts"])
     assert "v1.0.0" in root and "live" in root and "carol" in root
@@ -91,7 +94,8 @@ def test_a_failed_build_fails_the_release_and_deploys_nothing(cloud):
     assert cloud.job_executions == []
     assert cloud.traffic(API) == {"botbalance-api-00001-abc": 100} or list(cloud.traffic(API).values()) == [100]
     assert cloud.live_tag() is None
-    assert any("Build failure" in m["text"] for m in cloud.slack.thread(record["slack_ts"]))
+    cloud.wait_for(lambda: any("Build failure" in m["text"] for m in cloud.slack.thread(record["slack_ts"])), 20,
+                   what="the build failure told in the thread")
 
 
 def test_a_failed_migration_fails_the_release_before_any_traffic_moves(cloud):

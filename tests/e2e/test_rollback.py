@@ -48,8 +48,10 @@ def test_a_release_that_degrades_in_its_bake_window_is_rolled_back_by_the_watchd
     staged = {b.name.split("/", 2)[2]: b.md5_hash for b in cloud.storage_client().list_blobs(
         cloud.config.state.bucket, prefix="frontend/v1.0.0/")}
     assert live["index.html"] == staged["index.html"]
-    texts = [m["text"] for m in cloud.slack.messages]
-    assert sum("Rolled back" in t for t in texts) == 2  # the release's thread and the channel
+    # the pointer moves a moment before the thread and the channel hear of it
+    rolled = lambda: sum("Rolled back" in m["text"] for m in cloud.slack.messages)  # noqa: E731
+    cloud.wait_for(lambda: rolled() >= 2, 20, what="the rollback told in the thread and the channel")
+    assert rolled() == 2
 
 
 def test_manual_rollback_to_previous_then_forward_by_tag(cloud):
@@ -120,7 +122,9 @@ def test_an_open_incident_on_a_trigger_policy_rolls_back_once_and_closed_only_re
     cloud.publish(cloud.config.topics.rollback, incident("closed"))
     cloud.wait_for(lambda: any("Incident closed" in m["text"] for m in cloud.slack.messages), 10, what="closed note")
     assert cloud.live_tag() == "v1.0.0"
-    assert sum("Rolled back" in m["text"] for m in cloud.slack.messages) == 2
+    rolled = lambda: sum("Rolled back" in m["text"] for m in cloud.slack.messages)  # noqa: E731
+    cloud.wait_for(lambda: rolled() >= 2, 20, what="the rollback told in the thread and the channel")
+    assert rolled() == 2
 
 
 def test_a_test_notification_gets_a_slack_note_not_a_rollback(cloud):
