@@ -380,6 +380,14 @@ class LocalCloud:
         found = self.store().release(tag)
         return found[0].to_dict() if found else None
 
+    def thread(self, tag: str) -> list[dict[str, Any]]:
+        """The release's Slack thread, root first, read afresh: the record names its root only once the post is
+        back (before that the root is a claim, `pending:...`, and this raises KeyError)."""
+        record = self.release(tag)
+        if record is None:
+            raise KeyError(f"no release {tag}")
+        return self.slack.thread(str(record.get("slack_ts") or ""))
+
     def live_tag(self) -> str | None:
         return self.store().pointer().live
 

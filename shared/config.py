@@ -7,6 +7,7 @@ Manager. The dataclasses below are the schema: each field's `doc` is what the co
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -40,7 +41,7 @@ class ProjectConfig:
 @dataclass(frozen=True)
 class GithubConfig:
     repository: str = _f("owner/name of the repository whose tag pushes deploy", pattern=r"^[\w.-]+/[\w.-]+$")
-    tag_pattern: str = _f("Regular expression a tag must match to deploy", r"^v\d+\.\d+\.\d+$", regex=True)
+    tag_pattern: str = _f("Regular expression the whole tag must match (ASCII) to deploy", r"^v[0-9]+\.[0-9]+\.[0-9]+$", regex=True)
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,8 @@ def _convert(key: str, value: Any, annotation: Any, metadata: dict[str, Any]) ->
     elif annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, found {_describe(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, found {value}")
         value = float(value)
     elif annotation is str:
         if not isinstance(value, str):

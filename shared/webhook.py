@@ -71,6 +71,11 @@ def _text(data: dict[str, Any], *path: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def tag_matches(pattern: str, tag: str) -> bool:
+    """The whole tag must match, in ASCII: `\\d` is 0-9 only, and `$` never matches before a trailing newline."""
+    return re.fullmatch(pattern, tag, re.ASCII) is not None
+
+
 def classify(event: str | None, data: dict[str, Any], *, repository: str, tag_pattern: str) -> Start | Ignore:
     if event == "ping":
         return Ignore("pong")
@@ -91,10 +96,11 @@ def classify(event: str | None, data: dict[str, Any], *, repository: str, tag_pa
     tag = ref[len("refs/tags/"):]
     if data.get("deleted") is True:
         return Ignore(f"tag {tag} was deleted")
-    if not re.search(tag_pattern, tag):
-        return Ignore(f"tag {tag} does not match {tag_pattern}")
-    commit = _text(data, "after") or _text(data, "head_commit", "id")
-    if not commit or commit == ZERO_SHA or not re.fullmatch(r"[0-9a-f]{7,64}", commit):
-        raise InputError("tag push: expected the commit sha in 'after', found none")
+    if not tag_matches(tag_pattern, tag):
+        return Ignore(f"tag {tag[:80]!r} does not match {tag_pattern}")
+    # an annotated tag's `after` is the tag object; the commit it points at is head_commit.id
+    commit = _text(data, "head_commit", "id") or _text(data, "after")
+    if not commit or commit == ZERO_SHA or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+        raise InputError("tag push: expected the commit sha in head_commit.id or 'after', found none")
     pusher = _text(data, "pusher", "name") or _text(data, "sender", "login") or "unknown"
     return Start(tag=tag, commit=commit, pushed_by=pusher)

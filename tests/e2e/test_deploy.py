@@ -39,8 +39,9 @@ def test_the_release_has_one_slack_thread_whose_root_shows_the_current_state(clo
     cloud.push_tag("v1.0.0", pusher="carol")
     record = wait_ended(cloud, "v1.0.0")
     # the record says live a moment before the thread hears of it: wait for the word, not the record
-    cloud.wait_for(lambda: any("Live in" in m["text"] for m in cloud.slack.thread(record["slack_ts"])[1:]), 30,
+    cloud.wait_for(lambda: any("Live in" in m["text"] for m in cloud.thread("v1.0.0")[1:]), 30,
                    what="the thread to say the release is live")
+    record = cloud.release("v1.0.0")
     thread = cloud.slack.thread(record["slack_ts"])
     root = cloud.slack.root_text(record["slack_ts"])
     assert "v1.0.0" in root and "live" in root and "carol" in root
@@ -94,7 +95,7 @@ def test_a_failed_build_fails_the_release_and_deploys_nothing(cloud):
     assert cloud.job_executions == []
     assert cloud.traffic(API) == {"botbalance-api-00001-abc": 100} or list(cloud.traffic(API).values()) == [100]
     assert cloud.live_tag() is None
-    cloud.wait_for(lambda: any("Build failure" in m["text"] for m in cloud.slack.thread(record["slack_ts"])), 20,
+    cloud.wait_for(lambda: any("Build failure" in m["text"] for m in cloud.thread("v1.0.0")), 20,
                    what="the build failure told in the thread")
 
 
@@ -125,7 +126,7 @@ def test_a_candidate_django_refuses_by_host_fails_saying_allowed_hosts_and_the_o
     record = wait_ended(cloud, "v1.1.0")
     assert record["state"] == "failed" and "ALLOWED_HOSTS" in record["error"]
     assert cloud.traffic(API) == {revision_name(API, "v1.0.0"): 100}
-    cloud.wait_for(lambda: any("ALLOWED_HOSTS" in m["text"] for m in cloud.slack.thread(record["slack_ts"])), 20,
+    cloud.wait_for(lambda: any("ALLOWED_HOSTS" in m["text"] for m in cloud.thread("v1.1.0")), 20,
                    what="the thread to name the fix")
 
 

@@ -35,10 +35,13 @@ def test_the_example_config_loads():
         (lambda r: r.pop("state"), "state: required section [state] is missing"),
         (lambda r: r.update(extra={}), "extra: unknown section"),
         (lambda r: r["rollback"].update(automatic="yes"), "rollback.automatic: expected true or false"),
+        (lambda r: r["watchdog"].update(max_error_ratio=float("nan")), "watchdog.max_error_ratio: expected a finite number"),
+        (lambda r: r["deploy"].update(bake_seconds=float("inf")), "deploy.bake_seconds: expected a finite number"),
     ],
     ids=["a missing key is named", "a wrong type says what was found", "a number above its maximum",
          "a pattern mismatch", "a broken regular expression", "an empty command", "a misspelt key",
-         "a missing section", "an unknown section", "a string for a boolean"],
+         "a missing section", "an unknown section", "a string for a boolean", "nan is not a number here",
+         "nor is infinity"],
 )
 def test_config_errors_name_the_key_and_what_was_found(change, message):
     data = raw()

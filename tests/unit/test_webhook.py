@@ -5,10 +5,10 @@ import json
 import pytest
 
 from shared.errors import InputError, SignatureError
-from shared.webhook import Ignore, Start, classify, parse_body, verify_signature
+from shared.webhook import Ignore, Start, classify, parse_body, tag_matches, verify_signature
 
 REPO = "botbalance/botbalance"
-PATTERN = r"^v\d+\.\d+\.\d+$"
+PATTERN = r"^v[0-9]+\.[0-9]+\.[0-9]+$"
 SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
 
@@ -43,7 +43,7 @@ def test_refuses_signatures_that_are_missing_or_wrong(header):
         ("create", {"ref": "v1.4.0", "ref_type": "tag"}, Ignore("create events start nothing: the tag's push event does")),
         ("push", push(ref="refs/heads/main"), Ignore("refs/heads/main is not a tag")),
         ("push", push(repo="mallory/botbalance"), Ignore("repository mallory/botbalance is not botbalance/botbalance")),
-        ("push", push(ref="refs/tags/nightly"), Ignore(f"tag nightly does not match {PATTERN}")),
+        ("push", push(ref="refs/tags/nightly"), Ignore(f"tag 'nightly' does not match {PATTERN}")),
         ("push", push(deleted=True), Ignore("tag v1.4.0 was deleted")),
         ("issues", {"action": "opened"}, Ignore("event issues is not a push")),
         (None, {}, Ignore("event (none) is not a push")),
@@ -93,3 +93,35 @@ def test_signature_covers_the_raw_form_body():
     body = b"payload=%7B%7D"
     header = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     verify_signature("s3cret", body, header)
+
+
+@pytest.mark.parametrize(
+    "pattern, tag, matches",
+    [
+        (PATTERN, "v1.4.0", True),
+        (PATTERN, "v1.4.0\n", False),
+        (PATTERN, "v\u0661.4.0", False),
+        (r"^v\d+\.\d+\.\d+$", "v\u0661.4.0", False),
+        (r"^v\d+\.\d+\.\d+$", "v1.4.0\n", False),
+        (r"v\d+\.\d+\.\d+", "v1.4.0-evil", False),
+        (r"v\d+\.\d+\.\d+", "release-v1.4.0", False),
+        (r"v[0-9]+(\.[0-9]+)*(-rc[0-9]+)?", "v1.4.0-rc1", True),
+    ],
+    ids=["a plain version matches", "a trailing newline does not", "an Arabic-Indic digit does not",
+         "nor with \\d in the pattern", "nor a newline when the pattern ends in $",
+         "an unanchored pattern still matches the whole tag only", "nor a prefix",
+         "a pattern of the team's own matches its tags"],
+)
+def test_the_whole_tag_must_match_the_pattern_in_ascii(pattern, tag, matches):
+    assert tag_matches(pattern, tag) is matches
+
+
+def test_an_annotated_tag_deploys_the_commit_it_points_at_not_the_tag_object():
+    tag_object = "d" * 40
+    data = push(after=tag_object, head_commit={"id": SHA})
+    assert classify("push", data, repository=REPO, tag_pattern=PATTERN) == Start("v1.4.0", SHA, "alice")
+
+
+def test_a_look_alike_tag_is_ignored_with_its_name_quoted_and_cut():
+    result = classify("push", push(ref="refs/tags/v1.4.0\n" + "x" * 500), repository=REPO, tag_pattern=PATTERN)
+    assert isinstance(result, Ignore) and "\\n" in result.reason and len(result.reason) < 200
