@@ -129,24 +129,45 @@ def _rollback(config: Any, args: Any) -> int:
 
 
 def _setup(config: Any, args: Any) -> int:
+    import os
     import subprocess
     from pathlib import Path
 
-    from shared.install_plan import WEBHOOK_SECRET, alert_policy, plan
+    from shared import config as config_module
+    from shared.install_plan import POLICY_FILE, WEBHOOK_SECRET, alert_policy, config_in_source, plan
 
-    policy = Path("tagship-alert-policy.json")
+    chosen = args.config or os.environ.get(config_module.CONFIG_ENV) or config_module.DEFAULT_PATH
+    try:
+        steps = plan(config, args.source, config_in_source(str(chosen), args.source))
+    except ConfigError as error:
+        print(f"tagship: {error}", file=sys.stderr)
+        return 2
+    policy = Path(POLICY_FILE)
     policy.write_text(json.dumps(alert_policy(config), indent=2) + "\n")
-    steps = plan(config, args.source)
-    print(f"# tagship setup for project {config.project.id} ({config.project.region}); alert policy written to {policy}")
+    print(f"# tagship setup for project {config.project.id} ({config.project.region}) with the config {chosen}; "
+          f"alert policy written to {policy}")
+    values: dict[str, str] = {}
     for step in steps:
+        for lookup in step.needs:
+            if lookup.name in values:
+                continue
+            print(f"\n# {lookup.what}\n{lookup.shell()}")
+            values[lookup.name] = ""
+            if args.apply:
+                found = subprocess.run(lookup.command, capture_output=True, text=True)
+                values[lookup.name] = found.stdout.strip().splitlines()[0] if found.stdout.strip() else ""
+                if found.returncode != 0 or not values[lookup.name]:
+                    print(f"tagship: stopped: could not read {lookup.what} (exit {found.returncode})", file=sys.stderr)
+                    return found.returncode or 1
         print(f"\n# {step.title}" + (f": {step.reason}" if step.reason else ""))
         print(step.shell())
         if not args.apply:
             continue
-        if step.check is not None and subprocess.run(step.check, capture_output=True).returncode == 0:
+        ready = step.resolved(values) if step.needs else step
+        if ready.check is not None and subprocess.run(ready.check, capture_output=True).returncode == 0:
             print("#   already there: skipped")
             continue
-        done = subprocess.run(step.command)
+        done = subprocess.run(ready.command)
         if done.returncode != 0:
             print(f"tagship: stopped: that command exited {done.returncode}", file=sys.stderr)
             return done.returncode
@@ -154,6 +175,8 @@ def _setup(config: Any, args: Any) -> int:
     print(f"#   Payload URL: https://{config.project.region}-{config.project.id}.cloudfunctions.net/tagship-deploy-on-tag")
     print("#   Content type: application/json; events: just the push event")
     print(f"#   Secret: the value you stored with: gcloud secrets versions add {WEBHOOK_SECRET} --data-file=-")
+    print("# And invite the Slack bot to the channel (/invite @your-bot in "
+          f"{config.slack.channel}): a bot that is not in it cannot post there.")
     return 0
 
 

@@ -32,6 +32,10 @@ def _f(doc: str, default: Any = REQUIRED, **checks: Any) -> Any:
     return field(default=default, metadata=metadata)
 
 
+_ACCOUNT = (r"^([a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com"
+            r"|[0-9]+-compute@developer\.gserviceaccount\.com)?$")
+
+
 @dataclass(frozen=True)
 class ProjectConfig:
     id: str = _f("Google Cloud project id", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -75,6 +79,9 @@ class ApiConfig:
     )
     container: str = _f("Name of the app's container when the service has sidecars; empty when it has one",
                         "", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")
+    service_account: str = _f(
+        "Service account (email) its revisions run as; empty for the Compute Engine default account", "",
+        pattern=_ACCOUNT)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,9 @@ class WorkerConfig:
                    pattern=r"^(service|pool)$")
     container: str = _f("Name of the worker's container when it has sidecars; empty when it has one",
                         "", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")
+    service_account: str = _f(
+        "Service account (email) its revisions run as; empty for the Compute Engine default account", "",
+        pattern=_ACCOUNT)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,9 @@ class MigrationsConfig:
     job: str = _f("Cloud Run job that runs the migrations", pattern=r"^[a-z][a-z0-9-]{0,48}$")
     command: tuple[str, ...] = _f("Migration command", ["python", "manage.py", "migrate", "--noinput"], nonempty=True)
     timeout_seconds: int = _f("Longest a migration may run", 600, minimum=10)
+    service_account: str = _f(
+        "Service account (email) the job's executions run as; empty for the Compute Engine default account", "",
+        pattern=_ACCOUNT)
 
 
 @dataclass(frozen=True)
