@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(PY) main.py demo
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 unit: $(STAMP)

@@ -111,7 +111,7 @@ def metrics() -> Any:
 
 def storage(project: str) -> Any:
     def build() -> Any:
-        from google.cloud import storage as gcs
+        from google.cloud import storage as gcs  # type: ignore[attr-defined]
         from requests.adapters import HTTPAdapter
 
         if os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -130,7 +130,7 @@ def storage(project: str) -> Any:
 
 def publisher() -> Any:
     def build() -> Any:
-        from google.cloud import pubsub_v1
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
         # One message at a time, sent at once: every publish of ours waits for its id, so the default batching
         # (up to 10 ms for more messages to come) would only add latency.

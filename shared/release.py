@@ -86,6 +86,16 @@ def can_move(current: str, to: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A release unit as it stands on the cloud: what one release moves together and a rollback moves back."""
+    tag: str | None  # None: what served before tagship's first release
+    api: str  # the API's revision
+    worker: str  # the worker's revision
+    frontend_prefix: str  # where its built frontend is kept in the state bucket
+    image: str = ""  # the image digest both revisions run
+
+
+@dataclass(frozen=True)
 class Release:
     tag: str
     commit: str
@@ -134,6 +144,21 @@ class Release:
         steps = {k: dict(v) for k, v in self.steps.items()}
         steps.setdefault(step, {})[edge] = now
         return dataclasses.replace(self, steps=steps)
+
+    @property
+    def previous_unit(self) -> Unit | None:
+        """The unit this release replaced, as it was recorded before any traffic moved."""
+        p = self.previous
+        if not p or not p.get("api") or not p.get("worker"):
+            return None
+        return Unit(p.get("tag") or None, str(p["api"]), str(p["worker"]), str(p.get("frontend_prefix") or ""))
+
+    def unit(self, frontend_prefix: str) -> Unit | None:
+        """This release's own unit, once both its revisions are recorded."""
+        api, worker = self.revisions.get("api"), self.revisions.get("worker")
+        if not api or not worker:
+            return None
+        return Unit(self.tag, api, worker, frontend_prefix, self.image)
 
     def but(self, **changes: Any) -> "Release":
         return dataclasses.replace(self, **changes)

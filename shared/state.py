@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from shared.adapters.storage import Record, RecordStore
+from shared.ports import Record, RecordStore
 from shared.errors import PreconditionFailed, TransientError
 from shared.release import Release
 

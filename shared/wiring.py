@@ -7,9 +7,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from shared.config import Config, Secrets
+
+if TYPE_CHECKING:
+    from shared.adapters.slack import Notifier
+    from shared.ports import Builds, CloudRun, Http, Metrics, Objects, Publisher
+    from shared.state import StateStore
 
 
 @dataclass
@@ -21,17 +26,18 @@ class Services:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def _pick(self, name: str, build: Callable[[], Any]) -> Any:
+        """The override for `name` (a test's fake of the port), else the real adapter built now."""
         return self.overrides[name] if name in self.overrides else build()
 
     @cached_property
-    def store(self) -> Any:
+    def store(self) -> "StateStore":
         from shared.adapters.storage import GcsRecords
         from shared.state import StateStore
 
         return self._pick("store", lambda: StateStore(GcsRecords(self.config.project.id, self.config.state.bucket)))
 
     @cached_property
-    def run(self) -> Any:
+    def run(self) -> "CloudRun":
         from shared.adapters.cloudrun import GoogleCloudRun
 
         c = self.config
@@ -44,37 +50,37 @@ class Services:
         ))
 
     @cached_property
-    def builds(self) -> Any:
+    def builds(self) -> "Builds":
         from shared.adapters.cloudbuild import GoogleBuilds
 
         return self._pick("builds", lambda: GoogleBuilds.for_config(self.config))
 
     @cached_property
-    def objects(self) -> Any:
+    def objects(self) -> "Objects":
         from shared.adapters.storage import GcsObjects
 
         return self._pick("objects", lambda: GcsObjects(self.config.project.id))
 
     @cached_property
-    def publisher(self) -> Any:
+    def publisher(self) -> "Publisher":
         from shared.adapters.pubsub import GooglePublisher
 
         return self._pick("publisher", lambda: GooglePublisher(self.config.project.id))
 
     @cached_property
-    def metrics(self) -> Any:
+    def metrics(self) -> "Metrics":
         from shared.adapters.monitoring import GoogleMetrics
 
         return self._pick("metrics", lambda: GoogleMetrics(self.config.project.id))
 
     @cached_property
-    def http(self) -> Any:
+    def http(self) -> "Http":
         from shared.adapters.http_probe import UrllibHttp
 
         return self._pick("http", UrllibHttp)
 
     @cached_property
-    def notifier(self) -> Any:
+    def notifier(self) -> "Notifier":
         from shared.adapters.slack import notifier_for
 
         return self._pick(

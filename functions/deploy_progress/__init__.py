@@ -17,7 +17,8 @@ from shared.log import Logger, logger
 from shared.release import BUILDING, FAILED as FAILED_STATE, Release
 from shared.wiring import Services
 
-from functions.deploy_progress.pipeline import Pipeline, open_thread, refresh_root, reply
+from functions.deploy_progress.pipeline import Pipeline
+from shared.thread import open_thread, refresh_root, reply
 
 DRIVE = "drive"
 

@@ -12,24 +12,22 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.adapters.cloudrun import TrafficTarget, poll_delays
-from shared.adapters.storage import StoredObject
-from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
-from shared.frontend import cache_control, plan_publish
-from shared.log import Logger
-from shared.messages import duration, root_text
 from shared import deadline
+from shared.adapters.cloudrun import poll_delays
+from shared.core.traffic import all_to, serving
+from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
+from shared.log import Logger
+from shared.messages import duration
 from shared.smoke import ProbeAnswer, judge_answer
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER, TAKE, Pointer
+from shared.thread import open_thread, refresh_root, reply
+from shared.unit_move import BASELINE, copy_frontend, frontend_prefix, move_unit, snapshot_baseline
 from shared.wiring import Services
 
-BASELINE = "_baseline"
-PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
-COPY_WORKERS = 32  # parallel server-side copies of the frontend (the storage client keeps as many connections)
-
+__all__ = ["BASELINE", "HandOver", "Pipeline", "Stopped", "open_thread", "refresh_root", "reply"]
 
 class _Abandoned(Exception):
     """The frontend copy stops before index.html: the worker beside it failed, and the release is being undone."""
@@ -37,43 +35,6 @@ class _Abandoned(Exception):
 
 class Stopped(Exception):
     """The deploy lost its lease to a rollback: stop before the next traffic change, touch nothing more."""
-
-
-def open_thread(services: Services, release: Release) -> Release:
-    """Posts the release's root message once: a claim with a token of our own is written first, so of two
-    concurrent status messages only the one whose claim landed posts."""
-    if release.slack_ts:
-        return release
-    token = f"{PENDING}{uuid.uuid4().hex}"
-    claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts=token))
-    if claimed is None or claimed.slack_ts != token:
-        return claimed or release
-    ref = services.notifier.post(root_text(claimed, services.clock()))
-    if ref is None:
-        return claimed
-    return services.store.update_release(
-        release.tag, lambda r: r.but(slack_ts=ref.ts, slack_channel=ref.channel) if r.slack_ts == token else None
-    ) or claimed
-
-
-def _thread(release: Release) -> Any:
-    from shared.adapters.slack import MessageRef
-
-    if release.slack_ts and not release.slack_ts.startswith(PENDING):
-        return MessageRef(release.slack_channel, release.slack_ts)
-    return None
-
-
-def reply(services: Services, release: Release, text: str) -> None:
-    thread = _thread(release)
-    if thread is not None:
-        services.notifier.post(text, thread=thread)
-
-
-def refresh_root(services: Services, release: Release) -> None:
-    thread = _thread(release)
-    if thread is not None:
-        services.notifier.update(thread, root_text(release, services.clock()))
 
 
 def _newer(store: Any) -> Any:
@@ -316,29 +277,13 @@ class Pipeline:
         worker = self.s.run.service(self.config.worker.service)
         previous = {
             "tag": pointer.live,
-            "api": max(api.traffic, key=api.traffic.get) if api.traffic else api.latest_ready_revision,
-            "worker": max(worker.traffic, key=worker.traffic.get) if worker.traffic else worker.latest_ready_revision,
-            "frontend_prefix": self._prefix(pointer.live or BASELINE),
+            "api": serving(api.traffic, api.latest_ready_revision),
+            "worker": serving(worker.traffic, worker.latest_ready_revision),
+            "frontend_prefix": frontend_prefix(self.config, pointer.live),
         }
         if pointer.live is None:
-            self._snapshot_baseline(previous["frontend_prefix"])
+            snapshot_baseline(self.s, frontend_prefix(self.config, None))
         return self._update(lambda r: None if r.previous else r.but(previous=previous))
-
-    def _prefix(self, tag: str) -> str:
-        return f"{self.config.frontend.releases_prefix}{tag}/"
-
-    def _snapshot_baseline(self, prefix: str) -> None:
-        """Before the first release ever, keeps a copy of what the live bucket serves, so it can be restored."""
-        objects = self.s.objects
-        if objects.list(self.config.state.bucket, prefix):
-            return
-
-        def keep(item: StoredObject) -> None:
-            objects.copy(self.config.frontend.bucket, item.name, self.config.state.bucket, prefix + item.name,
-                         cache_control=cache_control(item.name), like=item)
-
-        with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
-            list(pool.map(keep, objects.list(self.config.frontend.bucket)))
 
     def _deploy_services(self, release: Release) -> None:
         release = self._capture_previous(release)
@@ -364,7 +309,7 @@ class Pipeline:
                 return
             reply(self.s, release, f":white_check_mark: Candidate `{api_revision}` passed its smoke test")
             self._guard_traffic()
-            run.set_traffic(api, [TrafficTarget(api_revision, 100, tag)])
+            run.set_traffic(api, all_to(api_revision, tag))
             release = self._update(lambda r: r.but(traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
             self._step("deploy_api", "finished")
             reply(self.s, release, f":rocket: API traffic moved to `{api_revision}`")
@@ -452,40 +397,10 @@ class Pipeline:
 
     def _publish_frontend(self, before_index: Any) -> None:
         self._step("publish", "started")
-        copied, objects = self._copy_frontend(self._prefix(self.tag), before_index=before_index)
+        copied, objects = copy_frontend(self.s, frontend_prefix(self.config, self.tag), before_index=before_index)
         release = self._update(lambda r: r.but(frontend_objects=objects, frontend_published=True))
         self._step("publish", "finished")
         reply(self.s, release, f":globe_with_meridians: Frontend published ({copied} of {len(objects)} files changed)")
-
-    def publish_frontend(self, prefix: str) -> int:
-        """Copies what differs from `prefix` to the live bucket: assets in parallel first, index.html last."""
-        return self._copy_frontend(prefix)[0]
-
-    def _copy_frontend(self, prefix: str, before_index: Any = None) -> tuple[int, dict[str, str]]:
-        """(files copied, path -> md5 of the release's frontend). Both sides are listed at once; each copy is
-        server-side and carries the source's metadata; `before_index` runs just before index.html is copied."""
-        objects = self.s.objects
-        state_bucket, live_bucket = self.config.state.bucket, self.config.frontend.bucket
-        with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
-            listed_live = pool.submit(objects.list, live_bucket)
-            stored = {o.name[len(prefix):]: o for o in objects.list(state_bucket, prefix)}
-            live = {o.name: o.md5_hash or "" for o in listed_live.result()}
-            if not stored:
-                raise PermanentError(f"gs://{state_bucket}/{prefix}: expected the built frontend, found nothing")
-            source = {path: o.md5_hash or "" for path, o in stored.items()}
-            plan = plan_publish(source, live)
-
-            def copy(path: str) -> None:
-                objects.copy(state_bucket, prefix + path, live_bucket, path, cache_control=cache_control(path),
-                             like=stored[path])
-
-            list(pool.map(copy, plan.assets))
-            list(pool.map(copy, [p for p in plan.pages if p != "index.html"]))
-        if "index.html" in plan.pages:
-            if before_index is not None:
-                before_index()
-            copy("index.html")
-        return len(plan.copies), source
 
     def _verify(self, release: Release) -> None:
         deploy = self.config.deploy
@@ -518,7 +433,8 @@ class Pipeline:
 
         self.store.move_pointer(point)
         release = self._move(LIVE)
-        total = release.at(LIVE) - release.created_at if release.at(LIVE) else 0
+        went_live = release.at(LIVE)
+        total = went_live - release.created_at if went_live is not None else 0.0
         reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {previous_live or 'the pre-tagship revisions'}.")
 
     def _moved(self, release: Release) -> set[str]:
@@ -532,21 +448,15 @@ class Pipeline:
 
     def _restore(self, release: Release) -> None:
         """Puts the previous release unit back where this release had moved it (API, worker, frontend)."""
-        previous = release.previous
-        if not previous:
+        previous = release.previous_unit
+        if previous is None:
             return
         self._guard_traffic()  # a restore is a traffic change: a rollback that took the lease has set the unit already
-        run = self.s.run
         try:
-            moved = self._moved(release)
-            if "api" in moved and previous.get("api"):
-                run.set_traffic(self.config.api.service, [TrafficTarget(previous["api"], 100)])
-            if "worker" in moved and previous.get("worker"):
-                run.set_traffic(self.config.worker.service, [TrafficTarget(previous["worker"], 100)])
-            if release.frontend_published and previous.get("frontend_prefix"):
-                self.publish_frontend(previous["frontend_prefix"])
+            roles = self._moved(release) | ({"frontend"} if release.frontend_published and previous.frontend_prefix else set())
+            move_unit(self.s, previous, roles)
         except TagshipError as error:
             self.log.error("restoring the previous release failed", error=str(error))
-            raise TransientError(f"restoring {previous.get('tag')}: {error}") from error
+            raise TransientError(f"restoring {previous.tag}: {error}") from error
         self._update(lambda r: r.but(traffic_moved=()))
-        self.log.warning("previous release restored", previous=previous.get("tag"))
+        self.log.warning("previous release restored", previous=previous.tag)

@@ -14,6 +14,7 @@ from shared.errors import PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, WatchdogState, decide_watchdog, diagnose
 from shared.log import Logger
 from shared.release import ROLLED_BACK
+from shared.thread import thread_of
 from shared.wiring import Services
 
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
@@ -56,7 +57,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     if decision.alert is not None:
         thread_note = ""
         found = store.release(live) if live else None
-        if found and found[0].slack_ts and not found[0].slack_ts.startswith("pending:"):
+        if found and thread_of(found[0]) is not None:
             thread_note = f" (release {live})"
         services.notifier.post(decision.alert.text + thread_note)
         log.warning("health alert", kind=decision.alert.kind)

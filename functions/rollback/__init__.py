@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from shared.adapters.cloudrun import TrafficTarget
 from shared.errors import LeaseHeld, TagshipError, TransientError
 from shared.log import Logger
 from shared.messages import duration
@@ -22,9 +20,9 @@ from shared.rollback_request import (
     parse_rollback_message, plan_rollback,
 )
 from shared.state import BUSY, ROLLBACK_HOLDER, Pointer
+from shared.thread import refresh_root, reply
+from shared.unit_move import frontend_prefix, move_unit
 from shared.wiring import Services
-
-from functions.deploy_progress.pipeline import BASELINE, Pipeline, refresh_root, reply
 
 LEASE_SECONDS = 300.0
 LEASE_WAIT_SECONDS = 10.0  # a rollback takes well under this; waiting here beats Pub/Sub's redelivery backoff
@@ -161,9 +159,9 @@ class Rollback:
             sent_from = pointer.live_at(self.published_at) if self.published_at is not None else None
             request = RollbackRequest(request.to, sent_from or pointer.live, request.reason, request.requested_by,
                                       request.trigger)
-        target = pointer.previous if request.to == PREVIOUS else request.to
+        wanted = pointer.previous if request.to == PREVIOUS else request.to
         plan = plan_rollback(request, live=pointer.live, previous=pointer.previous,
-                             releases=self._facts({target} if target else set()), already_done_from=frozenset())
+                             releases=self._facts({wanted} if wanted else set()), already_done_from=frozenset())
         if not isinstance(plan, RollbackPlan):
             self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag)
             self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {request.requested_by}): {plan.reason}")
@@ -212,18 +210,11 @@ class Rollback:
     def _apply(self, target: Release) -> None:
         """API traffic to the target's revision (the plan found both revisions ready), then the worker's traffic
         and the target's frontend side by side: neither waits for the other, as in a deploy."""
-        run = self.s.run
-        api, worker = self.config.api.service, self.config.worker.service
-        for role in ("api", "worker"):
-            if not target.revisions.get(role):
-                raise TransientError(f"{target.tag} records no {role} revision")
+        unit = target.unit(frontend_prefix(self.config, target.tag))
+        if unit is None:
+            raise TransientError(f"{target.tag} records no api and worker revisions")
         self._applying = True  # from here on a failure may leave part of the unit moved: it is retried, never left
-        run.set_traffic(api, [TrafficTarget(target.revisions["api"], 100)])
-        prefix = f"{self.config.frontend.releases_prefix}{target.tag or BASELINE}/"
-        with ThreadPoolExecutor(max_workers=1) as side:
-            frontend = side.submit(Pipeline(self.s, target.tag, self.owner, self.log).publish_frontend, prefix)
-            run.set_traffic(worker, [TrafficTarget(target.revisions["worker"], 100)])
-        frontend.result()
+        move_unit(self.s, unit)
 
 
 def _went_live_before(a: Release, b: Release) -> bool:

@@ -1,23 +1,18 @@
 """Cloud Build v1: submit the release's build, find it again, read it, and read the notifications it publishes."""
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from shared import clients
 from shared.build_definition import RELEASE_TAG, BuildRequest, build_location, build_request, build_tag, release_build
 from shared.build_message import STATUSES, TERMINAL_FAILURES, BuildStatus, image_repository
 from shared.errors import InputError, from_google
+from shared.ports import Builds
 
 __all__ = ["BuildRequest", "BuildStatus", "Builds", "GoogleBuilds", "TERMINAL_FAILURES", "build_request",
            "parse_notification"]
 
 MAX_ID = 128  # a Cloud Build id is a UUID; anything longer in a message is not one
-
-
-class Builds(Protocol):
-    def submit(self, request: BuildRequest) -> tuple[str, str]: ...
-    def find(self, tag: str, commit: str) -> tuple[str, str] | None: ...
-    def status(self, build_id: str) -> BuildStatus: ...
 
 
 def parse_notification(data: dict[str, Any], attributes: dict[str, str]) -> BuildStatus:

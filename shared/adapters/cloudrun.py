@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Protocol
+from typing import Any, Callable, Iterator, Mapping
 
 from shared import clients
 from shared.deadline import left as deadline_left
 from shared.errors import NotFound, PermanentError, PreconditionFailed, TransientError, from_google
+from shared.ports import CloudRun, ExecutionState, ServiceState, TrafficTarget
 
 POLL_INITIAL = 0.05
 POLL_GROWTH = 1.1
@@ -52,43 +53,6 @@ def wait_for(operation: Any, timeout: float, sleep: Callable[[float], None] = ti
             raise TimeoutError(f"operation {operation.operation.name} not done after {timeout:.0f}s")
         sleep(min(delay, left))
     raise AssertionError("poll_delays never ends")
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    name: str
-    uri: str
-    image: str
-    traffic: dict[str, int]  # revision short name -> percent
-    tags: dict[str, str]  # traffic tag -> revision short name
-    tag_urls: dict[str, str]  # traffic tag -> its own URL
-    latest_ready_revision: str
-
-
-@dataclass(frozen=True)
-class ExecutionState:
-    name: str  # full resource name
-    done: bool
-    succeeded: bool
-    message: str = ""
-    image: str = ""
-
-
-@dataclass(frozen=True)
-class TrafficTarget:
-    revision: str
-    percent: int
-    tag: str = ""
-
-
-class CloudRun(Protocol):
-    def service(self, service: str) -> ServiceState: ...
-    def revision_ready(self, service: str, revision: str) -> bool | None: ...
-    def deploy_revision(self, service: str, revision: str, image: str, *, tag: str, command: tuple[str, ...] = (), with_traffic: bool = False) -> ServiceState: ...
-    def set_traffic(self, service: str, targets: list[TrafficTarget]) -> ServiceState: ...
-    def start_migration(self, job: str, image: str, command: tuple[str, ...]) -> str: ...
-    def find_execution(self, job: str, image: str) -> ExecutionState | None: ...
-    def execution(self, name: str) -> ExecutionState: ...
 
 
 def _short(name: str) -> str:
@@ -170,7 +134,6 @@ class GoogleCloudRun:
 
     def revision_ready(self, service: str, revision: str) -> bool | None:
         """True when ready, False when it exists but is not, None when it does not exist."""
-        from google.api_core import exceptions as gexc
 
         rev = self._revision(service, revision)
         if rev is None:

@@ -4,21 +4,9 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from typing import Protocol
+from shared.ports import Http, HttpAnswer
 
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    status: int  # 0 when no answer came
-    body: bytes
-    headers: dict[str, str]
-    latency_ms: float
-    error: str = ""
-
-
-class Http(Protocol):
-    def request(self, url: str, *, method: str = "GET", headers: dict[str, str] | None = None, timeout: float = 5.0) -> HttpAnswer: ...
+__all__ = ["Http", "HttpAnswer", "UrllibHttp"]
 
 
 class UrllibHttp:

@@ -2,31 +2,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from shared import clients
 from shared.errors import from_google
+from shared.ports import Metrics, TrafficFigures
+
+__all__ = ["GoogleMetrics", "Metrics", "TrafficFigures"]
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
-
-
-@dataclass(frozen=True)
-class TrafficFigures:
-    requests: int
-    by_class: dict[str, int]
-    p95_latency_ms: float | None
-
-    @property
-    def error_ratio(self) -> float | None:
-        if self.requests == 0:
-            return None
-        return self.by_class.get("5xx", 0) / self.requests
-
-
-class Metrics(Protocol):
-    def figures(self, service: str, window_seconds: int, revision: str | None = None) -> TrafficFigures: ...
 
 
 class GoogleMetrics:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 from shared import clients
 from shared.errors import TransientError
+from shared.ports import Publisher
 
-
-class Publisher(Protocol):
-    def publish(self, topic: str, payload: dict[str, Any], attributes: dict[str, str] | None = None) -> str: ...
+__all__ = ["GooglePublisher", "Publisher"]
 
 
 class GooglePublisher:

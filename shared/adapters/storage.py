@@ -6,37 +6,11 @@ a lost race surfaces as our `PreconditionFailed`, never as a silent overwrite.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from shared import clients
 from shared.errors import NotFound, PreconditionFailed, from_google
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    name: str
-    md5_hash: str | None
-    size: int
-    content_type: str | None
-    cache_control: str | None = None
-    content_encoding: str | None = None
-    content_disposition: str | None = None
-    content_language: str | None = None
-    metadata: dict[str, str] | None = None  # the object's custom metadata
-
-
-@dataclass(frozen=True)
-class Record:
-    data: dict[str, Any]
-    generation: int
-
-
-class RecordStore(Protocol):
-    def read(self, name: str) -> Record | None: ...
-    def create(self, name: str, data: dict[str, Any]) -> Record: ...
-    def swap(self, name: str, data: dict[str, Any], generation: int) -> Record: ...
-    def list(self, prefix: str) -> list[str]: ...
+from shared.ports import Objects, Record, RecordStore, StoredObject
 
 
 class GcsRecords:
@@ -133,30 +107,5 @@ class GcsObjects:
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"copying gs://{source_bucket}/{source} to gs://{bucket}/{name}") from error
 
-    def upload(self, bucket: str, name: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
-        blob = self._client().bucket(bucket).blob(name)
-        blob.cache_control = cache_control
-        try:
-            blob.upload_from_string(data, content_type=content_type)
-        except Exception as error:  # noqa: BLE001
-            raise from_google(error, f"uploading gs://{bucket}/{name}") from error
 
-    def download(self, bucket: str, name: str) -> bytes:
-        try:
-            return self._client().bucket(bucket).blob(name).download_as_bytes()
-        except Exception as error:  # noqa: BLE001
-            mapped = from_google(error, f"downloading gs://{bucket}/{name}")
-            raise mapped from error
-
-    def delete(self, bucket: str, name: str) -> None:
-        from google.api_core import exceptions as gexc
-
-        try:
-            self._client().bucket(bucket).blob(name).delete()
-        except gexc.NotFound:
-            return
-        except Exception as error:  # noqa: BLE001
-            raise from_google(error, f"deleting gs://{bucket}/{name}") from error
-
-
-__all__ = ["GcsObjects", "GcsRecords", "NotFound", "PreconditionFailed", "Record", "RecordStore", "StoredObject"]
+__all__ = ["GcsObjects", "GcsRecords", "NotFound", "Objects", "PreconditionFailed", "Record", "RecordStore", "StoredObject"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 import copy
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.adapters.cloudrun import ExecutionState, ServiceState, TrafficTarget
-from shared.adapters.http_probe import HttpAnswer
-from shared.adapters.slack import MessageRef
-from shared.adapters.storage import Record, StoredObject
+from shared.adapters.slack import MessageRef, Notifier
+from shared.core.traffic import serving
+from shared.ports import (
+    Builds, CloudRun, ExecutionState, Http, HttpAnswer, Objects, Publisher, Record, RecordStore, ServiceState,
+    StoredObject, TrafficTarget,
+)
 from shared.config import Secrets, load
 from shared.errors import NotFound, PreconditionFailed
 from shared.state import StateStore
@@ -59,7 +61,7 @@ class FakeService:
 class FakeRun:
     """Cloud Run in memory: revisions by name, traffic by percent, executions that end as told."""
 
-    def __init__(self, services: dict[str, str], job: str, base_url: str = "http://run.test") -> None:
+    def __init__(self, services: list[str], job: str, base_url: str = "http://run.test") -> None:
         self.services = {name: FakeService({f"{name}-00001-abc": "image@initial"}, {f"{name}-00001-abc": 100})
                          for name in services}
         self.base_url = base_url
@@ -121,7 +123,7 @@ class FakeRun:
 
     def serving(self, service: str) -> str:
         traffic = self.services[service].traffic
-        return max(traffic, key=traffic.get)
+        return serving(traffic, "")
 
 
 class FakeObjects:
@@ -267,3 +269,13 @@ class World:
         found = self.store.release(tag)
         assert found is not None
         return found[0].state
+
+
+if TYPE_CHECKING:  # mypy (in make test) checks that each fake still matches its port
+    _records: RecordStore = FakeRecords()
+    _run: CloudRun = FakeRun([], "")
+    _objects: Objects = FakeObjects()
+    _publisher: Publisher = FakePublisher()
+    _notifier: Notifier = FakeNotifier()
+    _http: Http = FakeHttp()
+    _builds: Builds = FakeBuilds()

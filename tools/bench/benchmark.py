@@ -989,15 +989,13 @@ def publish_child(direct_endpoint: str, files: int, megabytes: float, serial_sam
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    from functions.deploy_progress import pipeline as pipeline_module
     from shared import config as config_module
-    from shared.log import Logger
+    from shared.unit_move import COPY_WORKERS, copy_frontend
     from shared.wiring import Services
 
     base = config_module.load()
     config = base.replace(state={"bucket": PUBLISH_SOURCE_BUCKET}, frontend={"bucket": PUBLISH_LIVE_BUCKET})
     services = Services(config=config, secrets=config_module.Secrets(None, None, None))
-    pipeline = pipeline_module.Pipeline(services, "bench", "bench", Logger({"app": "bench"}))
     prefix = f"{config.frontend.releases_prefix}bench/"
 
     # the build's upload step, straight to fake-gcs-server (setup, not measured)
@@ -1029,11 +1027,11 @@ def publish_child(direct_endpoint: str, files: int, megabytes: float, serial_sam
     peers = [int(pid) for pid in os.environ.get("BENCH_PEER_PIDS", "").split(",") if pid]
     peers_before = [cpu_seconds(pid) for pid in peers]
     cpu_before = time.process_time()
-    first, copied, first_requests = timed(lambda: pipeline.publish_frontend(prefix))
+    first, copied, first_requests = timed(lambda: copy_frontend(services, prefix)[0])
     first_cpu = time.process_time() - cpu_before
     peers_cpu = [cpu_seconds(pid) - before for pid, before in zip(peers, peers_before)]
     cpu_before = time.process_time()
-    second, copied_again, second_requests = timed(lambda: pipeline.publish_frontend(prefix))
+    second, copied_again, second_requests = timed(lambda: copy_frontend(services, prefix)[0])
     second_cpu = time.process_time() - cpu_before
     list_source, listed, _ = timed(lambda: objects.list(PUBLISH_SOURCE_BUCKET, prefix))
     list_live, _, _ = timed(lambda: objects.list(PUBLISH_LIVE_BUCKET))
@@ -1051,7 +1049,7 @@ def publish_child(direct_endpoint: str, files: int, megabytes: float, serial_sam
     from shared.frontend import plan_publish
 
     plan = plan_publish({n[len(prefix):]: "x" for n in by_name}, {})
-    workers = pipeline_module.COPY_WORKERS
+    workers = COPY_WORKERS
     waves = math.ceil(len(plan.assets) / workers) + math.ceil(max(0, len(plan.pages) - 1) / workers) + 1
     live = direct.bucket(PUBLISH_LIVE_BUCKET).get_blob("index.html")
     print(json.dumps({

@@ -1,0 +1,61 @@
+"""A release's Slack thread: its root posted once, replies under it, the root kept showing the current state.
+
+Used by every function that speaks about a release (the deploy, the rollback, the watchdog), so none of them
+imports another's internals. Slack never blocks: the notifier logs and returns nothing when Slack fails.
+"""
+from __future__ import annotations
+
+import uuid
+
+from shared.adapters.slack import MessageRef
+from shared.messages import root_text
+from shared.release import Release
+from shared.wiring import Services
+
+PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
+
+
+def open_thread(services: Services, release: Release) -> Release:
+    """Posts the release's root message once: a claim with a token of our own is written first, so of two
+    concurrent status messages only the one whose claim landed posts."""
+    if release.slack_ts:
+        return release
+    token = f"{PENDING}{uuid.uuid4().hex}"
+    claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts=token))
+    if claimed is None or claimed.slack_ts != token:
+        return claimed or release
+    ref = services.notifier.post(root_text(claimed, services.clock()))
+    if ref is None:
+        return claimed
+    return services.store.update_release(
+        release.tag, lambda r: r.but(slack_ts=ref.ts, slack_channel=ref.channel) if r.slack_ts == token else None
+    ) or claimed
+
+
+def thread_of(release: Release) -> MessageRef | None:
+    """The root to reply under, once it has been posted (not while it is only claimed)."""
+    if release.slack_ts and not release.slack_ts.startswith(PENDING):
+        return MessageRef(release.slack_channel, release.slack_ts)
+    return None
+
+
+def _current_thread(services: Services, release: Release) -> MessageRef | None:
+    """The thread, reading the record again when the root was only claimed: another invocation may have posted it
+    since (a reply then is never lost to the moment between the claim and the post)."""
+    thread = thread_of(release)
+    if thread is None and release.slack_ts.startswith(PENDING):
+        found = services.store.release(release.tag)
+        thread = thread_of(found[0]) if found else None
+    return thread
+
+
+def reply(services: Services, release: Release, text: str) -> None:
+    thread = _current_thread(services, release)
+    if thread is not None:
+        services.notifier.post(text, thread=thread)
+
+
+def refresh_root(services: Services, release: Release) -> None:
+    thread = _current_thread(services, release)
+    if thread is not None:
+        services.notifier.update(thread, root_text(release, services.clock()))
