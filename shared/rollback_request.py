@@ -100,7 +100,6 @@ class RollbackPlan:
 # Why a rollback request does nothing; `kind` lets logs and tests tell refusals apart without parsing sentences.
 NOTHING_LIVE = "nothing_live"
 NOT_LIVE = "no_longer_live"
-DUPLICATE = "duplicate"
 NO_PREVIOUS = "no_previous"
 ALREADY_LIVE = "already_live"
 UNKNOWN_RELEASE = "unknown_release"
@@ -266,14 +265,12 @@ def plan_rollback(
     live: str | None,
     previous: str | None,
     releases: Mapping[str, ReleaseFacts],
-    already_done_from: frozenset[str],
 ) -> RollbackPlan | Refusal:
     """Where a rollback request goes, or why it does nothing (checked in this order).
 
     - Nothing live: nothing to roll back from.
     - `from` given and not the live tag: the request is stale (that release was already rolled back, or replaced),
       so it does nothing; this is what turns many triggers about one bad release into one rollback.
-    - A rollback from the live tag already done (`already_done_from`): a duplicate.
     - `to` "previous" is the pointer's previous release; none recorded: refused.
     - The target is the live release: already live, nothing to do.
     - The target must be a known release that went live (only a release that served before is known to work) and
@@ -285,8 +282,6 @@ def plan_rollback(
         return Refusal("nothing is live: nothing to roll back", NOTHING_LIVE)
     if request.from_tag is not None and request.from_tag != live:
         return Refusal(f"{request.from_tag} is no longer live (live: {live}): nothing to do", NOT_LIVE)
-    if live in already_done_from:
-        return Refusal(f"{live} was already rolled back from: duplicate request, nothing to do", DUPLICATE)
     via_previous = request.to == PREVIOUS
     if via_previous:
         if previous is None:

@@ -14,6 +14,10 @@ from typing import Any
 
 from shared import deadline
 from shared.adapters.cloudrun import poll_delays
+from shared.core.deploy import HandOver as CoreHandOver
+from shared.core.deploy import (
+    Done, Fail, Verdict, Wait, bake_verdict, migration_verdict, moved_roles, next_step, restores, smoke_verdict,
+)
 from shared.core.traffic import all_to, serving
 from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
 from shared.log import Logger
@@ -185,23 +189,22 @@ class Pipeline:
     def _run(self) -> str:
         while True:
             release = self._load()
-            state = release.state
-            if state == BUILDING:
-                release = self._move(MIGRATING)
+            step = next_step(release.state)
+            if step == "start":
+                self._move(MIGRATING)
                 continue
+            if step == "finish":
+                return self._finish(release)
             try:
-                if state == MIGRATING:
-                    if not self._migrate(release):
-                        self._pause()
-                        return "migration still running"
-                elif state == DEPLOYING:
+                if step == "migrate" and not self._migrate(release):
+                    self._pause()
+                    return "migration still running"
+                if step == "deploy":
                     self._deploy_services(release)
-                elif state == PUBLISHING:
+                elif step == "publish":
                     self._publish(release)
-                elif state == VERIFYING:
+                elif step == "verify":
                     self._verify(release)
-                else:
-                    return self._finish(release)
             except HandOver as over:
                 self.log.info("handing over to the next invocation", reason=str(over))
                 self._pause()
@@ -251,18 +254,20 @@ class Pipeline:
         delays = poll_delays(maximum=2.0)  # noticed done within a tenth of its run time, at most 2 s late
         while True:
             state = run.execution(release.migration_execution)
-            if state.done:
-                break
-            if self._now() - started_at > self.config.migrations.timeout_seconds:
-                self._fail(f"Migrations ran longer than {self.config.migrations.timeout_seconds}s; no traffic moved",
-                           restore=False)
-                return True
-            if self._now() > self._until:
+            verdict = migration_verdict(done=state.done, succeeded=state.succeeded, message=state.message,
+                                        started_at=started_at, now=self._now(),
+                                        timeout=self.config.migrations.timeout_seconds, until=self._until,
+                                        pause=next(delays))
+            if isinstance(verdict, Wait):
+                self.s.sleep(verdict.pause)
+                continue
+            if isinstance(verdict, CoreHandOver):
                 return False  # resumed by the next message: the execution is recorded, never run twice
-            self.s.sleep(next(delays))
-        self._step("migrate", "finished")
-        if not state.succeeded:
-            self._fail(f"Migrations failed: {state.message or 'the job execution failed'}; no traffic moved", restore=False)
+            break
+        if state.done:
+            self._step("migrate", "finished")
+        if isinstance(verdict, Fail):
+            self._fail(verdict.reason, restore=verdict.restore)
             return True
         release = self._move(DEPLOYING)
         took = release.steps.get("migrate", {})
@@ -303,9 +308,9 @@ class Pipeline:
             url = state.tag_urls.get(tag)
             if not url:
                 raise TransientError(f"{api}: tag {tag} has no URL yet")
-            ok, detail = self._smoke(url)
-            if not ok:
-                self._fail(f"Smoke test failed on the candidate {api_revision}: {detail}; the old revision keeps all traffic", restore=False)
+            smoke = self._smoke(url, api_revision)
+            if isinstance(smoke, Fail):
+                self._fail(smoke.reason, restore=smoke.restore)
                 return
             reply(self.s, release, f":white_check_mark: Candidate `{api_revision}` passed its smoke test")
             self._guard_traffic()
@@ -362,19 +367,21 @@ class Pipeline:
             reply(self.s, release, f":gear: Worker on `{worker_revision}`")
         return None
 
-    def _smoke(self, base_url: str) -> tuple[bool, str]:
+    def _smoke(self, base_url: str, candidate: str) -> Verdict:
+        """DONE or a Fail; raises HandOver when the test outlasts this invocation (no traffic has moved yet: the
+        next invocation smoke-tests the candidate again)."""
         deploy = self.config.deploy
         deadline = self._now() + deploy.smoke_timeout_seconds
         while True:
             answer = self._answer(base_url)
-            if answer.ok:
-                return True, "ok"
-            next_try = self._now() + deploy.smoke_interval_seconds
-            if answer.final or next_try > deadline:
-                return False, answer.detail
-            if next_try > self._until:  # no traffic moved yet: the next invocation smoke-tests the candidate again
-                raise HandOver("the smoke test outlasts this invocation")
-            self.s.sleep(deploy.smoke_interval_seconds)
+            verdict = smoke_verdict(ok=answer.ok, final=answer.final, detail=answer.detail, candidate=candidate,
+                                    now=self._now(), deadline=deadline, until=self._until,
+                                    interval=deploy.smoke_interval_seconds)
+            if isinstance(verdict, CoreHandOver):
+                raise HandOver(verdict.why)
+            if not isinstance(verdict, Wait):
+                return verdict
+            self.s.sleep(verdict.pause)
 
     def _probe(self, base_url: str) -> tuple[bool, str]:
         answer = self._answer(base_url)
@@ -412,15 +419,16 @@ class Pipeline:
         while True:
             self._guard_traffic()
             ok, detail = self._probe(uri)
-            if not ok:
-                self._fail(f"Health failed while verifying: {detail}; rolled back", restore=True)
+            verdict = bake_verdict(ok=ok, detail=detail, now=self._now(), deadline=deadline, until=self._until,
+                                   interval=deploy.probe_interval_seconds)
+            if isinstance(verdict, Fail):
+                self._fail(verdict.reason, restore=verdict.restore)
                 return
-            next_probe = self._now() + deploy.probe_interval_seconds
-            if next_probe > deadline:
+            if isinstance(verdict, CoreHandOver):
+                raise HandOver(verdict.why)
+            if isinstance(verdict, Done):
                 break
-            if next_probe > self._until:
-                raise HandOver("the bake outlasts this invocation")
-            self.s.sleep(deploy.probe_interval_seconds)
+            self.s.sleep(verdict.pause)
         self._step("verify", "finished")
         self._guard_traffic()
         now = self._now()
@@ -438,13 +446,12 @@ class Pipeline:
         reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {previous_live or 'the pre-tagship revisions'}.")
 
     def _moved(self, release: Release) -> set[str]:
-        """Roles whose traffic this release holds: as recorded, or as the cloud serves it (an attempt that died
-        between a traffic change and its record leaves only the cloud knowing)."""
-        moved = set(release.traffic_moved)
+        """Roles whose traffic this release holds, by its record or by what the cloud serves."""
+        share = {}
         for role, service in (("api", self.config.api.service), ("worker", self.config.worker.service)):
-            if role not in moved and self.s.run.service(service).traffic.get(revision_name(service, self.tag)):
-                moved.add(role)
-        return moved
+            if role not in release.traffic_moved:
+                share[role] = self.s.run.service(service).traffic.get(revision_name(service, self.tag), 0)
+        return moved_roles(release.traffic_moved, share)
 
     def _restore(self, release: Release) -> None:
         """Puts the previous release unit back where this release had moved it (API, worker, frontend)."""
@@ -453,8 +460,8 @@ class Pipeline:
             return
         self._guard_traffic()  # a restore is a traffic change: a rollback that took the lease has set the unit already
         try:
-            roles = self._moved(release) | ({"frontend"} if release.frontend_published and previous.frontend_prefix else set())
-            move_unit(self.s, previous, roles)
+            move_unit(self.s, previous, restores(moved=self._moved(release), frontend_published=release.frontend_published,
+                                                 has_previous_frontend=bool(previous.frontend_prefix)))
         except TagshipError as error:
             self.log.error("restoring the previous release failed", error=str(error))
             raise TransientError(f"restoring {previous.tag}: {error}") from error

@@ -161,7 +161,7 @@ class Rollback:
                                       request.trigger)
         wanted = pointer.previous if request.to == PREVIOUS else request.to
         plan = plan_rollback(request, live=pointer.live, previous=pointer.previous,
-                             releases=self._facts({wanted} if wanted else set()), already_done_from=frozenset())
+                             releases=self._facts({wanted} if wanted else set()))
         if not isinstance(plan, RollbackPlan):
             self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag)
             self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {request.requested_by}): {plan.reason}")
@@ -175,12 +175,14 @@ class Rollback:
         if bad_found is None or target_found is None:
             raise TransientError(f"rollback {plan.from_tag} -> {plan.to_tag}: a release record is missing")
         bad, target = bad_found[0], target_found[0]
+        reported = self.published_at if self.published_at is not None else started  # DORA's restore starts here
         self._apply(target)
         now = self.s.clock()
         if _went_live_before(target, bad):  # back to an older release: the one left is the bad one
             bad = self.store.update_release(
                 plan.from_tag,
-                lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}") if r.state in (LIVE, VERIFYING) else None,
+                lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}").with_step(
+                    "incident", "started", min(reported, now)) if r.state in (LIVE, VERIFYING) else None,
             ) or bad
         # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
         self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))

@@ -60,6 +60,9 @@ def test_manual_rollback_to_previous_then_forward_by_tag(cloud):
                                                  "requested_by": "dana"})
     cloud.wait_for(lambda: cloud.live_tag() == "v1.0.0", 20, what="v1.0.0 back")
     assert unit_on(cloud, "v1.0.0")
+    bad = cloud.release("v1.1.0")
+    restored_at = dict(bad["history"])["rolled_back"]
+    assert bad["steps"]["incident"]["started"] <= restored_at  # DORA's time to restore starts at the request
     cloud.publish(cloud.config.topics.rollback, {"to": "v1.1.0", "reason": "fixed in config", "requested_by": "dana"})
     cloud.wait_for(lambda: cloud.live_tag() == "v1.1.0", 20, what="v1.1.0 forward")
     assert unit_on(cloud, "v1.1.0")

@@ -45,3 +45,9 @@ def test_a_build_failure_never_reached_users_and_is_not_a_failed_change():
     good = released("v1", NOW - 2 * DAY, *LIVE_PATH)
     broken = released("v2", NOW - DAY, ("failed", 30))
     assert dora([good, broken], now=NOW).change_failure_rate == 0.0
+
+
+def test_time_to_restore_counts_from_when_the_failure_was_reported_when_the_rollback_recorded_it():
+    bad = released("v2", NOW - DAY, *LIVE_PATH, ("rolled_back", 360))
+    reported = bad.with_step("incident", "started", NOW - DAY + 300)
+    assert dora([reported], now=NOW).time_to_restore_median_seconds == 60

@@ -10,7 +10,7 @@ import pytest
 from shared.config import RollbackConfig
 from shared.errors import InputError
 from shared.rollback_request import (
-    ALREADY_LIVE, DUPLICATE, NEVER_LIVE, NO_PREVIOUS, NOT_LIVE, NOTHING_LIVE, REVISIONS_GONE, ROLLED_BACK_TARGET,
+    ALREADY_LIVE, NEVER_LIVE, NO_PREVIOUS, NOT_LIVE, NOTHING_LIVE, REVISIONS_GONE, ROLLED_BACK_TARGET,
     UNKNOWN_RELEASE, IncidentNotice, ReleaseFacts, Refusal, RollbackPlan, RollbackRequest, TestNotice,
     is_rollback_trigger, parse_rollback_message, plan_rollback,
 )
@@ -398,32 +398,29 @@ def plan(to: str, from_tag: str, trigger: str = "manual") -> RollbackPlan:
 
 
 @pytest.mark.parametrize(
-    "rollback, live, previous, done, expected",
+    "rollback, live, previous, expected",
     [
-        (request(from_tag="v1.2.0"), "v1.2.0", "v1.0.0", frozenset(), plan("v1.0.0", "v1.2.0")),
-        (request(), "v1.2.0", "v1.0.0", frozenset(), plan("v1.0.0", "v1.2.0")),
-        (request(from_tag="v1.2.0", trigger="watchdog"), "v1.2.0", "v1.0.0", frozenset(),
+        (request(from_tag="v1.2.0"), "v1.2.0", "v1.0.0", plan("v1.0.0", "v1.2.0")),
+        (request(), "v1.2.0", "v1.0.0", plan("v1.0.0", "v1.2.0")),
+        (request(from_tag="v1.2.0", trigger="watchdog"), "v1.2.0", "v1.0.0",
          plan("v1.0.0", "v1.2.0", "watchdog")),
-        (request(from_tag="v1.3.0"), "v1.2.0", "v1.0.0", frozenset(), NOT_LIVE),
-        (request(from_tag="v1.2.0"), "v1.0.0", "v0.9.0", frozenset(), NOT_LIVE),
-        (request(from_tag="v1.2.0"), "v1.2.0", "v1.0.0", frozenset({"v1.2.0"}), DUPLICATE),
-        (request(), "v1.2.0", "v1.0.0", frozenset({"v1.2.0"}), DUPLICATE),
-        (request(), "v1.2.0", "v1.0.0", frozenset({"v1.1.0"}), plan("v1.0.0", "v1.2.0")),
-        (request(), "v1.0.0", "v1.1.0", frozenset(), ROLLED_BACK_TARGET),
-        (request("v1.1.0"), "v1.0.0", "v0.9.0", frozenset(), plan("v1.1.0", "v1.0.0")),
-        (request("v1.2.0", from_tag="v1.0.0"), "v1.0.0", "v1.1.0", frozenset(), plan("v1.2.0", "v1.0.0")),
-        (request("v1.3.0"), "v1.2.0", "v1.0.0", frozenset(), NEVER_LIVE),
-        (request("v1.2.1"), "v1.2.0", "v1.0.0", frozenset(), NEVER_LIVE),
-        (request("v0.9.0"), "v1.2.0", "v1.0.0", frozenset(), REVISIONS_GONE),
-        (request(), "v1.0.0", "v0.9.0", frozenset(), REVISIONS_GONE),
-        (request("v1.2.0"), "v1.2.0", "v1.0.0", frozenset(), ALREADY_LIVE),
-        (request(), "v1.2.0", "v1.2.0", frozenset(), ALREADY_LIVE),
-        (request(), None, "v1.0.0", frozenset(), NOTHING_LIVE),
-        (request(from_tag="v1.2.0"), None, None, frozenset(), NOTHING_LIVE),
-        (request(), "v1.2.0", None, frozenset(), NO_PREVIOUS),
-        (request("v1.0.0"), "v1.2.0", None, frozenset(), plan("v1.0.0", "v1.2.0")),
-        (request("v9.9.9"), "v1.2.0", "v1.0.0", frozenset(), UNKNOWN_RELEASE),
-        (request(), "v1.2.0", "v0.1.0", frozenset(), UNKNOWN_RELEASE),
+        (request(from_tag="v1.3.0"), "v1.2.0", "v1.0.0", NOT_LIVE),
+        (request(from_tag="v1.2.0"), "v1.0.0", "v0.9.0", NOT_LIVE),
+        (request(), "v1.0.0", "v1.1.0", ROLLED_BACK_TARGET),
+        (request("v1.1.0"), "v1.0.0", "v0.9.0", plan("v1.1.0", "v1.0.0")),
+        (request("v1.2.0", from_tag="v1.0.0"), "v1.0.0", "v1.1.0", plan("v1.2.0", "v1.0.0")),
+        (request("v1.3.0"), "v1.2.0", "v1.0.0", NEVER_LIVE),
+        (request("v1.2.1"), "v1.2.0", "v1.0.0", NEVER_LIVE),
+        (request("v0.9.0"), "v1.2.0", "v1.0.0", REVISIONS_GONE),
+        (request(), "v1.0.0", "v0.9.0", REVISIONS_GONE),
+        (request("v1.2.0"), "v1.2.0", "v1.0.0", ALREADY_LIVE),
+        (request(), "v1.2.0", "v1.2.0", ALREADY_LIVE),
+        (request(), None, "v1.0.0", NOTHING_LIVE),
+        (request(from_tag="v1.2.0"), None, None, NOTHING_LIVE),
+        (request(), "v1.2.0", None, NO_PREVIOUS),
+        (request("v1.0.0"), "v1.2.0", None, plan("v1.0.0", "v1.2.0")),
+        (request("v9.9.9"), "v1.2.0", "v1.0.0", UNKNOWN_RELEASE),
+        (request(), "v1.2.0", "v0.1.0", UNKNOWN_RELEASE),
     ],
     ids=[
         "previous rolls back to the pointer's previous",
@@ -431,9 +428,6 @@ def plan(to: str, from_tag: str, trigger: str = "manual") -> RollbackPlan:
         "the watchdog's request keeps its trigger",
         "from no longer live is refused",
         "a second request about the same bad release does not walk back again",
-        "a rollback already done from the live tag is a duplicate",
-        "a duplicate is refused even without from",
-        "a rollback done from another tag does not block this one",
         "previous never walks back twice to a rolled back release",
         "a rolled back release named by tag comes forward on purpose",
         "forward by tag to a newer release that went live",
@@ -452,9 +446,9 @@ def plan(to: str, from_tag: str, trigger: str = "manual") -> RollbackPlan:
     ],
 )
 def test_plan_rollback(
-    rollback: RollbackRequest, live: str | None, previous: str | None, done: frozenset[str], expected: RollbackPlan | str,
+    rollback: RollbackRequest, live: str | None, previous: str | None, expected: RollbackPlan | str,
 ) -> None:
-    outcome = plan_rollback(rollback, live=live, previous=previous, releases=RELEASES, already_done_from=done)
+    outcome = plan_rollback(rollback, live=live, previous=previous, releases=RELEASES)
     if isinstance(expected, RollbackPlan):
         assert outcome == expected
     else:
@@ -462,27 +456,26 @@ def test_plan_rollback(
 
 
 @pytest.mark.parametrize(
-    "rollback, live, previous, done, reason",
+    "rollback, live, previous, reason",
     [
-        (request(from_tag="v1.3.0"), "v1.2.0", "v1.0.0", frozenset(),
+        (request(from_tag="v1.3.0"), "v1.2.0", "v1.0.0",
          "v1.3.0 is no longer live (live: v1.2.0): nothing to do"),
-        (request("v1.2.0"), "v1.2.0", "v1.0.0", frozenset(), "v1.2.0 is already live: nothing to do"),
-        (request(), "v1.2.0", "v1.0.0", frozenset({"v1.2.0"}), "v1.2.0 was already rolled back from: duplicate request"),
-        (request("v1.3.0"), "v1.2.0", "v1.0.0", frozenset(), "v1.3.0 never went live (state: failed)"),
-        (request(), "v1.0.0", "v1.1.0", frozenset(), "name v1.1.0 explicitly to bring it back on purpose"),
-        (request("v0.9.0"), "v1.2.0", "v1.0.0", frozenset(), "v0.9.0's API or worker revision no longer exists"),
-        (request(), "v1.2.0", None, frozenset(), "no previous release recorded before v1.2.0"),
+        (request("v1.2.0"), "v1.2.0", "v1.0.0", "v1.2.0 is already live: nothing to do"),
+        (request("v1.3.0"), "v1.2.0", "v1.0.0", "v1.3.0 never went live (state: failed)"),
+        (request(), "v1.0.0", "v1.1.0", "name v1.1.0 explicitly to bring it back on purpose"),
+        (request("v0.9.0"), "v1.2.0", "v1.0.0", "v0.9.0's API or worker revision no longer exists"),
+        (request(), "v1.2.0", None, "no previous release recorded before v1.2.0"),
     ],
     ids=[
-        "no longer live names both tags", "already live names the tag", "a duplicate says so",
+        "no longer live names both tags", "already live names the tag",
         "never live names the state", "a rolled back previous says how to bring it back anyway",
         "gone revisions say which release", "no previous names the live release",
     ],
 )
 def test_refusals_say_why_in_words_for_slack(
-    rollback: RollbackRequest, live: str | None, previous: str | None, done: frozenset[str], reason: str,
+    rollback: RollbackRequest, live: str | None, previous: str | None, reason: str,
 ) -> None:
-    outcome = plan_rollback(rollback, live=live, previous=previous, releases=RELEASES, already_done_from=done)
+    outcome = plan_rollback(rollback, live=live, previous=previous, releases=RELEASES)
     assert isinstance(outcome, Refusal)
     assert reason in outcome.reason
 
@@ -494,7 +487,7 @@ def test_three_triggers_about_one_release_make_one_rollback() -> None:
     outcomes = []
     for trigger in ("watchdog", "alert", "manual"):
         outcome = plan_rollback(request(from_tag="v1.2.0", trigger=trigger), live=live, previous=previous,
-                                releases=RELEASES, already_done_from=frozenset())
+                                releases=RELEASES)
         outcomes.append(outcome)
         if isinstance(outcome, RollbackPlan):
             live, previous = outcome.to_tag, None
