@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.conftest import wait_ended
+from localcloud.cloud import LocalCloud
+from tests.e2e.conftest import LATENCY, wait_ended
 from shared.release import revision_name
 
 API, WORKER = "botbalance-api", "botbalance-worker"
@@ -52,6 +53,13 @@ def test_the_release_has_one_slack_thread_whose_root_shows_the_current_state(clo
     assert len(roots) == 1
 
 
+@pytest.fixture(scope="module")
+def quiet_cloud():
+    """One local cloud for deliveries that must change nothing: each case checks that nothing was started."""
+    with LocalCloud(latency=dict(LATENCY)) as local:
+        yield local
+
+
 @pytest.mark.parametrize(
     "deliver, status",
     [
@@ -63,11 +71,15 @@ def test_the_release_has_one_slack_thread_whose_root_shows_the_current_state(clo
         (lambda c: c.deliver("push", {**c.tag_push_payload("v9.0.0", "a" * 40), "ref": "refs/heads/main"}), 200),
         (lambda c: c.deliver("push", {**c.tag_push_payload("v9.0.0", "a" * 40), "deleted": True}), 200),
         (lambda c: c.deliver("push", c.tag_push_payload("nightly", "a" * 40)), 200),
+        (lambda c: c.deliver("push", c.tag_push_payload("v9.0.0\n", "a" * 40)), 200),
+        (lambda c: c.deliver("push", c.tag_push_payload("v\u0669.0.0", "a" * 40)), 200),
     ],
     ids=["a wrong signature is 401", "a sha1 signature is 401", "a malformed body is 400", "ping is 200",
-         "the create event is 200", "a branch push is 200", "a tag deletion is 200", "a tag outside the pattern is 200"],
+         "the create event is 200", "a branch push is 200", "a tag deletion is 200", "a tag outside the pattern is 200",
+         "a tag with a trailing newline is 200", "a tag with a non-ASCII digit is 200"],
 )
-def test_bad_or_foreign_deliveries_answer_with_a_reason_and_start_nothing(cloud, deliver, status):
+def test_bad_or_foreign_deliveries_answer_with_a_reason_and_start_nothing(quiet_cloud, deliver, status):
+    cloud = quiet_cloud
     response = deliver(cloud)
     assert response.status_code == status
     body = response.json()
