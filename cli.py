@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="the four DORA figures over a window")
     metrics.add_argument("--days", type=float, default=30.0)
     metrics.add_argument("--json", action="store_true")
+    state = sub.add_parser("state", help="check, show or mend tagship's own records in the state bucket")
+    state_verbs = state.add_subparsers(dest="verb", required=True)
+    state_verbs.add_parser("check", help="list every record that is corrupt (exit 1 if any)")
+    show = state_verbs.add_parser("show", help="print one record as stored, e.g. releases/v1.4.0.json")
+    show.add_argument("name")
+    repair = state_verbs.add_parser("repair", help="mend one corrupt record (refused when it is not corrupt)")
+    repair.add_argument("name")
+    repair.add_argument("--by", default=None, help="who mends it (default: $USER)")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown) from the config schema")
     setup = sub.add_parser("setup", help="print (or --apply) the gcloud commands that install tagship")
     setup.add_argument("--apply", action="store_true", help="run them, showing each, stopping at the first failure")
@@ -64,6 +72,8 @@ def main(argv: list[str]) -> int:
             return _metrics(config, args)
         if args.command == "setup":
             return _setup(config, args)
+        if args.command == "state":
+            return _state(config, args)
     except TagshipError as error:
         print(f"tagship: {error}", file=sys.stderr)
         return 1
@@ -177,6 +187,75 @@ def _setup(config: Any, args: Any) -> int:
     print(f"#   Secret: the value you stored with: gcloud secrets versions add {WEBHOOK_SECRET} --data-file=-")
     print("# And invite the Slack bot to the channel (/invite @your-bot in "
           f"{config.slack.channel}): a bot that is not in it cannot post there.")
+    return 0
+
+
+SMALL_RECORDS = ("pointer.json", "lease.json", "queue.json", "watchdog.json")
+
+
+def _corrupt_in(store: Any, name: str, data: Any) -> str | None:
+    """What is wrong with record `name`, or None when it reads as its type."""
+    from shared.errors import CorruptRecord, InputError
+    from shared.health import WatchdogState
+    from shared.record_shape import LEASE_FIELDS, QUEUE_FIELDS, check_shape
+    from shared.release import Release
+    from shared.state import Pointer
+
+    try:
+        if name == "pointer.json":
+            Pointer.from_dict(data)
+        elif name == "lease.json":
+            check_shape(name, data, LEASE_FIELDS)
+        elif name == "queue.json":
+            check_shape(name, data, QUEUE_FIELDS)
+        elif name == "watchdog.json":
+            WatchdogState.from_dict(data)
+        else:
+            release = Release.from_dict(data, name)
+            if f"releases/{release.tag}.json" != name:
+                return f"it holds the release {release.tag[:80]!r}"
+    except CorruptRecord as error:
+        return error.detail
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def _state(config: Any, args: Any) -> int:
+    import getpass
+    import time
+
+    from shared.core.repair import repaired
+
+    store = _store(config)
+    records = store.records
+    if args.verb == "check":
+        names = [*SMALL_RECORDS, *records.list("releases/")]
+        bad = 0
+        for name in names:
+            record = records.read(name)
+            problem = _corrupt_in(store, name, record.data) if record else None
+            if problem:
+                bad += 1
+                print(f"corrupt  {name}: {problem}")
+        print(f"{len(names)} records checked, {bad} corrupt" + (": mend each with `python main.py state repair NAME`" if bad else ""))
+        return 1 if bad else 0
+    record = records.read(args.name)
+    if record is None:
+        print(f"tagship: {args.name}: no such record in gs://{config.state.bucket}", file=sys.stderr)
+        return 1
+    if args.verb == "show":
+        print(json.dumps(record.data, indent=2, sort_keys=True))
+        problem = _corrupt_in(store, args.name, record.data)
+        print(f"# generation {record.generation}; " + (f"corrupt: {problem}" if problem else "reads as its type"))
+        return 0
+    problem = _corrupt_in(store, args.name, record.data)
+    if problem is None:
+        print(f"tagship: {args.name} is not corrupt: nothing mended", file=sys.stderr)
+        return 1
+    mended = repaired(args.name, record.data, store.releases(), time.time(), args.by or getpass.getuser())
+    records.swap(args.name, mended, record.generation)  # only the version that was read: never over a newer one
+    print(f"mended {args.name} (was: {problem})")
     return 0
 
 

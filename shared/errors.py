@@ -8,7 +8,8 @@
     │   └── LeaseHeld          another release holds the deploy lease
     └── PermanentError         retrying will not help (acknowledge, report, restore what was half done)
         ├── PreconditionFailed a generation precondition did not hold (someone else wrote first)
-        └── NotFound           the object, revision or release does not exist
+        ├── NotFound           the object, revision or release does not exist
+        └── CorruptRecord      one of tagship's own records does not have its shape (named, with what is wrong)
 
 `transient` on every instance says which side of the split it is on, so entry points decide retry vs ack in
 one place.
@@ -50,6 +51,18 @@ class PreconditionFailed(PermanentError):
 
 class NotFound(PermanentError):
     pass
+
+
+class CorruptRecord(PermanentError):
+    """A record in the state bucket that is not valid JSON of its type. It is never acted on: it holds no lease,
+    is reported once, and `python main.py state show|repair NAME` shows and mends it."""
+
+    def __init__(self, name: str, detail: str, generation: int = 0) -> None:
+        super().__init__(f"{name}: corrupt record ({detail}); see it with `python main.py state show {name}`, mend "
+                         f"it with `python main.py state repair {name}`")
+        self.name = name
+        self.detail = detail
+        self.generation = generation
 
 
 def from_google(error: Exception, doing: str) -> TagshipError:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import PermanentError
+from shared.errors import CorruptRecord, PermanentError
 
 BUILDING, MIGRATING, DEPLOYING, PUBLISHING, VERIFYING, LIVE = (
     "building", "migrating", "deploying", "publishing", "verifying", "live",
@@ -170,10 +170,16 @@ class Release:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Release":
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["history"] = tuple((str(s), float(t)) for s, t in values.get("history", ()))
+    def from_dict(cls, data: Any, name: str = "release", generation: int = 0) -> "Release":
+        """The release in `data`, or CorruptRecord naming `name` and what is wrong with it."""
+        from shared.record_shape import RELEASE_FIELDS, RELEASE_REQUIRED, check_shape
+
+        values = check_shape(name, data, RELEASE_FIELDS, RELEASE_REQUIRED, generation)
+        if values["state"] not in PIPELINE + ENDS:
+            raise CorruptRecord(name, f"unknown state {values['state'][:40]!r}", generation)
+        if not values["history"] or not values["tag"]:
+            raise CorruptRecord(name, "a release needs its tag and a history", generation)
+        values["history"] = tuple((str(s), float(t)) for s, t in values["history"])
         values["traffic_moved"] = tuple(values.get("traffic_moved", ()))
         return cls(**values)
 

@@ -13,9 +13,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from shared.errors import CorruptRecord, PreconditionFailed, TransientError
+from shared.log import logger
 from shared.ports import Record, RecordStore
-from shared.errors import PreconditionFailed, TransientError
+from shared.record_shape import LEASE_FIELDS, POINTER_FIELDS, QUEUE_FIELDS, check_shape
 from shared.release import Release
+
+POINTER, LEASE, QUEUE = "pointer.json", "lease.json", "queue.json"
 
 _CAS_ATTEMPTS = 8
 
@@ -45,9 +49,11 @@ class Pointer:
                 "changed_at": self.changed_at}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Pointer":
-        timeline = tuple((str(tag), float(at)) for tag, at in data.get("timeline", ()))
-        return cls(data.get("live"), data.get("previous"), timeline, float(data.get("changed_at", 0)))
+    def from_dict(cls, data: Any, generation: int = 0) -> "Pointer":
+        """The pointer in `data`, or CorruptRecord saying what is wrong with it."""
+        values = check_shape(POINTER, data, POINTER_FIELDS, generation=generation)
+        timeline = tuple((str(tag), float(at)) for tag, at in values.get("timeline", ()))
+        return cls(values.get("live"), values.get("previous"), timeline, float(values.get("changed_at", 0)))
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,26 @@ class Lease:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def parse(cls, data: Any, generation: int = 0) -> "Lease | None":
+        """The lease in `data` (None when free), or CorruptRecord."""
+        if data is None:
+            return None
+        values = check_shape(LEASE, data, LEASE_FIELDS, generation=generation)
+        if not values.get("tag"):
+            return None
+        return cls(values["tag"], values.get("owner", ""), float(values.get("expires", 0)))
+
+
+def _lease_or_free(data: dict[str, Any] | None) -> Lease | None:
+    """A lease record as the lease decisions see it: a corrupt one holds nothing (it is logged, and the next
+    compare-and-swap on its generation replaces it)."""
+    try:
+        return Lease.parse(data)
+    except CorruptRecord as error:
+        logger.error("corrupt lease record: treated as free", record=LEASE, detail=error.detail)
+        return None
 
 
 TAKE, OTHER_RELEASE, BUSY = "take", "other_release", "busy"
@@ -86,10 +112,14 @@ class StateStore:
 
     # releases
     def release(self, tag: str) -> tuple[Release, int] | None:
-        record = self.records.read(f"releases/{tag}.json")
+        name = f"releases/{tag}.json"
+        record = self.records.read(name)
         if record is None:
             return None
-        return Release.from_dict(record.data), record.generation
+        release = Release.from_dict(record.data, name, record.generation)
+        if release.tag != tag:
+            raise CorruptRecord(name, f"it holds the release {release.tag[:80]!r}", record.generation)
+        return release, record.generation
 
     def create_release(self, release: Release) -> int:
         return self.records.create(f"releases/{release.tag}.json", release.to_dict()).generation
@@ -115,12 +145,21 @@ class StateStore:
         raise TransientError(f"release {tag}: record kept changing under {_CAS_ATTEMPTS} attempts")
 
     def releases(self) -> list[Release]:
-        found = []
+        """Every readable release, oldest first; a corrupt record is logged and left out (see `corrupt()`)."""
+        return self.releases_and_corrupt()[0]
+
+    def releases_and_corrupt(self) -> tuple[list[Release], list[CorruptRecord]]:
+        found, corrupt = [], []
         for name in self.records.list("releases/"):
             record = self.records.read(name)
-            if record is not None:
-                found.append(Release.from_dict(record.data))
-        return sorted(found, key=lambda r: r.created_at)
+            if record is None:
+                continue
+            try:
+                found.append(Release.from_dict(record.data, name, record.generation))
+            except CorruptRecord as error:
+                logger.error("corrupt release record left out", record=name, detail=error.detail)
+                corrupt.append(error)
+        return sorted(found, key=lambda r: r.created_at), corrupt
 
     # generic compare-and-swap on a small record
     def _swap(self, name: str, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> dict[str, Any] | None:
@@ -141,35 +180,34 @@ class StateStore:
 
     # pointer
     def pointer(self) -> Pointer:
-        record = self.records.read("pointer.json")
-        return Pointer.from_dict(record.data) if record else Pointer()
+        record = self.records.read(POINTER)
+        return Pointer.from_dict(record.data, record.generation) if record else Pointer()
 
     def move_pointer(self, change: Callable[[Pointer], Pointer | None]) -> Pointer:
+        """A corrupt pointer is never guessed at: CorruptRecord, until `state repair pointer.json` mends it."""
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
             moved = change(Pointer.from_dict(data or {}))
             return moved.to_dict() if moved is not None else None
 
-        return Pointer.from_dict(self._swap("pointer.json", apply) or {})
+        return Pointer.from_dict(self._swap(POINTER, apply) or {})
 
     # lease
     def lease(self) -> Lease | None:
-        record = self.records.read("lease.json")
-        if record is None or not record.data.get("tag"):
-            return None
-        return Lease(record.data["tag"], record.data.get("owner", ""), float(record.data.get("expires", 0)))
+        record = self.records.read(LEASE)
+        return _lease_or_free(record.data if record else None)
 
     def try_lease(self, tag: str, owner: str, now: float, ttl: float) -> str:
         """Takes the lease for `tag` by `owner` when `decide_lease` allows; returns its answer."""
         outcome = {"answer": TAKE}
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            current = Lease(data["tag"], data.get("owner", ""), float(data["expires"])) if data and data.get("tag") else None
+            current = _lease_or_free(data)
             outcome["answer"] = decide_lease(current, tag, owner, now)
             if outcome["answer"] != TAKE:
                 return None
             return Lease(tag, owner, now + ttl).to_dict()
 
-        self._swap("lease.json", apply)
+        self._swap(LEASE, apply)
         return outcome["answer"]
 
     def hold_lease(self, tag: str, owner: str, now: float) -> bool:
@@ -181,26 +219,30 @@ class StateStore:
         """Between invocations: the release keeps the lease, and any message for it may take the next step."""
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            if not data or data.get("tag") != tag or data.get("owner") != owner:
+            current = _lease_or_free(data)
+            if current is None or current.tag != tag or current.owner != owner:
                 return None
             return Lease(tag, "", now + ttl).to_dict()
 
-        self._swap("lease.json", apply)
+        self._swap(LEASE, apply)
 
     def end_lease(self, tag: str) -> None:
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            if not data or data.get("tag") != tag:
+            current = _lease_or_free(data)
+            if current is None and data is not None and _corrupt(data, LEASE_FIELDS):
+                return {"tag": "", "owner": "", "expires": 0}  # a corrupt lease is mended when anyone ends one
+            if current is None or current.tag != tag:
                 return None
             return {"tag": "", "owner": "", "expires": 0}
 
-        self._swap("lease.json", apply)
+        self._swap(LEASE, apply)
 
     def take_rollback_lease(self, owner: str, now: float, ttl: float) -> tuple[str, Lease | None]:
         """Takes the lease for a rollback; returns the answer and the deploy's lease it displaced, if any."""
         seen: dict[str, Any] = {"answer": TAKE, "displaced": None}
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            current = Lease(data["tag"], data.get("owner", ""), float(data["expires"])) if data and data.get("tag") else None
+            current = _lease_or_free(data)
             seen["answer"] = decide_rollback_lease(current, owner, now)
             if seen["answer"] != TAKE:
                 return None
@@ -208,18 +250,19 @@ class StateStore:
             seen["displaced"] = current if live_deploy else None
             return Lease(ROLLBACK_HOLDER, owner, now + ttl).to_dict()
 
-        self._swap("lease.json", apply)
+        self._swap(LEASE, apply)
         return seen["answer"], seen["displaced"]
 
     def hand_back_lease(self, owner: str, lease: Lease) -> None:
         """A refused rollback gives the deploy it displaced its lease back, untouched."""
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            if not data or data.get("tag") != ROLLBACK_HOLDER or data.get("owner") != owner:
+            current = _lease_or_free(data)
+            if current is None or current.tag != ROLLBACK_HOLDER or current.owner != owner:
                 return None
             return lease.to_dict()
 
-        self._swap("lease.json", apply)
+        self._swap(LEASE, apply)
 
     # queue: the newest waiting tag
     def wait_in_queue(self, tag: str, is_newer: Callable[[str, str], bool]) -> str | None:
@@ -227,7 +270,7 @@ class StateStore:
         replaced: dict[str, str | None] = {"tag": None}
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            waiting = (data or {}).get("waiting")
+            waiting = _waiting(data)
             if waiting == tag:
                 return None
             if waiting and not is_newer(tag, waiting):
@@ -236,22 +279,22 @@ class StateStore:
             replaced["tag"] = waiting
             return {"waiting": tag}
 
-        self._swap("queue.json", apply)
+        self._swap(QUEUE, apply)
         return replaced["tag"]
 
     def take_from_queue(self) -> str | None:
         taken: dict[str, str | None] = {"tag": None}
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
-            taken["tag"] = (data or {}).get("waiting")
-            return {"waiting": None} if taken["tag"] else None
+            taken["tag"] = _waiting(data)
+            return {"waiting": None} if taken["tag"] or (data is not None and _corrupt(data, QUEUE_FIELDS)) else None
 
-        self._swap("queue.json", apply)
+        self._swap(QUEUE, apply)
         return taken["tag"]
 
     def queued(self) -> str | None:
-        record = self.records.read("queue.json")
-        return record.data.get("waiting") if record else None
+        record = self.records.read(QUEUE)
+        return _waiting(record.data if record else None)
 
     # markers
     def mark_once(self, kind: str, key: str, data: dict[str, Any]) -> bool:
@@ -277,6 +320,25 @@ class StateStore:
             self.records.create("watchdog.json", data)
         else:
             self.records.swap("watchdog.json", data, generation)
+
+
+def _corrupt(data: Any, fields: dict[str, Any]) -> bool:
+    try:
+        check_shape("record", data, fields)
+        return False
+    except CorruptRecord:
+        return True
+
+
+def _waiting(data: dict[str, Any] | None) -> str | None:
+    """The queue's waiting tag; a corrupt queue waits for nobody (logged, and replaced by the next write)."""
+    if data is None:
+        return None
+    try:
+        return check_shape(QUEUE, data, QUEUE_FIELDS).get("waiting") or None
+    except CorruptRecord as error:
+        logger.error("corrupt queue record: treated as empty", record=QUEUE, detail=error.detail)
+        return None
 
 
 ROLLBACK_HOLDER = "rollback"

@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 
 from shared.adapters.slack import MessageRef
+from shared.errors import CorruptRecord, TagshipError
+from shared.log import Logger
 from shared.messages import root_text
 from shared.release import Release
 from shared.wiring import Services
@@ -59,3 +61,18 @@ def refresh_root(services: Services, release: Release) -> None:
     thread = _current_thread(services, release)
     if thread is not None:
         services.notifier.update(thread, root_text(release, services.clock()))
+
+
+def tell_corrupt(services: Services, error: CorruptRecord, log: Logger, tag: str | None = None) -> None:
+    """A corrupt record is logged every time it is met, and told in the channel once per version of it."""
+    log.error("corrupt record", record=error.name, detail=error.detail, tag=tag)
+    key = f"{error.name}@{error.generation}"
+    try:
+        first = services.store.mark_once("corrupt-record", key, {"detail": error.detail[:500]})
+    except TagshipError as failure:  # the channel may hear of it twice; never not at all
+        log.warning("could not mark the corrupt record as told", error=str(failure)[:200])
+        first = True
+    if first:
+        about = f" (release {tag})" if tag else ""
+        services.notifier.post(f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; "
+                               "other releases go on.")

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from shared import webhook
-from shared.errors import InputError, PreconditionFailed, SignatureError, TagshipError
+from shared.errors import CorruptRecord, InputError, PreconditionFailed, SignatureError, TagshipError
 from shared.log import Logger, logger
 from shared.release import new_release
+from shared.thread import tell_corrupt
 from shared.wiring import Services
 
 REPAIR_AFTER_SECONDS = 30.0  # a record whose build no status message has claimed by then: its submission was lost
@@ -101,6 +102,10 @@ def _start(services: Services, start: webhook.Start, delivery: str, log: Logger)
             _tell(services, f":x: *{start.tag}*: the build could not be submitted ({error}). Nothing was deployed; "
                             "redeliver the webhook from GitHub to try again.")
             return Answer(503, {"error": "build submission failed; redeliver to retry", "tag": start.tag})
+    except CorruptRecord as error:  # never acted on, never overwritten by a delivery: a person mends it
+        tell_corrupt(services, error, log, start.tag)
+        return Answer(409, {"error": "the release's record is corrupt; nothing was started", "tag": start.tag,
+                            "record": error.name})
     except TagshipError as error:
         log.error("could not record the release", error=str(error))
         _tell(services, f":x: *{start.tag}*: the release could not be recorded ({error}). Nothing was started; "

@@ -12,13 +12,13 @@ from typing import Any
 
 from shared.adapters.cloudbuild import parse_notification
 from shared.build_message import FAILED, IGNORE, PROGRESS, judge_build, owns_build
-from shared.errors import InputError
+from shared.errors import CorruptRecord, InputError
 from shared.log import Logger, logger
 from shared.release import BUILDING, FAILED as FAILED_STATE, Release
 from shared.wiring import Services
 
 from functions.deploy_progress.pipeline import Pipeline
-from shared.thread import open_thread, refresh_root, reply
+from shared.thread import open_thread, refresh_root, reply, tell_corrupt
 
 DRIVE = "drive"
 
@@ -58,7 +58,11 @@ def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str,
               published_at: float | None = None) -> str:
     claim = parse_notification(payload, attributes)  # a hint: its build id and tag, to look the build up by
     log = log.bind(tag=claim.tag or None, build_id=claim.build_id, trigger="cloud-build")
-    found = services.store.release(claim.tag) if claim.tag else None
+    try:
+        found = services.store.release(claim.tag) if claim.tag else None
+    except CorruptRecord as error:
+        tell_corrupt(services, error, log, claim.tag)
+        return "corrupt record"
     if found is None:
         log.info("build is not a tagship release", status=claim.status)
         return "not ours"

@@ -19,7 +19,7 @@ from shared.core.deploy import (
     Done, Fail, Verdict, Wait, bake_verdict, migration_verdict, moved_roles, next_step, restores, smoke_verdict,
 )
 from shared.core.traffic import all_to, serving
-from shared.errors import LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
+from shared.errors import CorruptRecord, LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
 from shared.log import Logger
 from shared.messages import duration
 from shared.smoke import ProbeAnswer, judge_answer
@@ -27,7 +27,7 @@ from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, SUPERSEDED, VERIFYING, Release, revision_name, sanitise,
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER, TAKE, Pointer
-from shared.thread import open_thread, refresh_root, reply
+from shared.thread import open_thread, refresh_root, reply, tell_corrupt
 from shared.unit_move import BASELINE, copy_frontend, frontend_prefix, move_unit, snapshot_baseline
 from shared.wiring import Services
 
@@ -108,7 +108,10 @@ class Pipeline:
 
     # -- the drive loop ---------------------------------------------------------------------------------------
     def drive(self) -> str:
-        release = self._load()
+        try:
+            release = self._load()
+        except CorruptRecord as error:
+            return self._corrupt(error)
         if release.ended or release.state == LIVE:
             lease = self.store.lease()
             if lease is not None and lease.tag == self.tag:  # it ended, but the attempt died before giving the lease
@@ -128,6 +131,8 @@ class Pipeline:
                 if not self.store.hold_lease(self.tag, self.owner, self._now()):
                     raise Stopped(f"{self.tag} lost the deploy lease: {conflict}") from conflict
                 raise TransientError(f"{self.tag}: a concurrent change, retrying: {conflict}") from conflict
+            except CorruptRecord as error:  # its own record broke mid-deploy: nothing to restore from; let go
+                return self._corrupt(error)
             except PermanentError as error:  # retrying will not help: restore what moved, say so, free the lease
                 if self._load().state == LIVE:  # only the bookkeeping after going live failed: never restore a live
                     raise TransientError(f"{self.tag} is live; giving the lease back failed: {error}") from error
@@ -138,6 +143,15 @@ class Pipeline:
         except BaseException:
             self._give_step_back()
             raise
+
+    def _corrupt(self, error: CorruptRecord) -> str:
+        """A release whose record is corrupt goes no further and holds nothing: a lease it held is ended and the
+        release waiting behind it starts. Told once; `python main.py state repair` mends the record."""
+        tell_corrupt(self.s, error, self.log, self.tag)
+        lease = self.store.lease()
+        if lease is not None and lease.tag == self.tag:
+            self._finish_lease()
+        return "corrupt record"
 
     def _give_step_back(self) -> None:
         """An attempt that fails mid-step lets the redelivery of its message (another owner) resume at once."""
@@ -216,12 +230,15 @@ class Pipeline:
         self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": self.tag})
 
     def _finish(self, release: Release) -> str:
+        self._finish_lease()
+        return release.state
+
+    def _finish_lease(self) -> None:
         self.store.end_lease(self.tag)
         waiting = self.store.take_from_queue()
         if waiting and waiting != self.tag:
             self.log.info("starting the waiting release", next=waiting)
             self.s.publisher.publish(self.config.topics.progress, {"kind": "drive", "tag": waiting})
-        return release.state
 
     def _fail(self, error: str, *, restore: bool) -> None:
         release = self._load()

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
-from shared.errors import PreconditionFailed, TagshipError
+from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, WatchdogState, decide_watchdog, diagnose
 from shared.log import Logger
 from shared.release import ROLLED_BACK
-from shared.thread import thread_of
+from shared.thread import tell_corrupt, thread_of
 from shared.wiring import Services
 
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
@@ -30,7 +30,11 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     diagnosis = diagnose(probes, metrics, config.watchdog)
     store = services.store
     record = store.watchdog()
-    state = WatchdogState.from_dict(record.data) if record else WatchdogState.from_dict({})
+    try:
+        state = WatchdogState.from_dict(record.data) if record else WatchdogState.from_dict({})
+    except InputError as error:  # its memory is counters only: start afresh, and this tick's save replaces it
+        tell_corrupt(services, CorruptRecord("watchdog.json", str(error), record.generation if record else 0), log)
+        state = WatchdogState.from_dict({})
     pointer = store.pointer()
     live = pointer.live
     live_since = None
@@ -39,7 +43,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
             live_since = since
     previous_good = pointer.previous
     if previous_good:
-        found = store.release(previous_good)
+        found = _release_or_none(services, previous_good, log)
         if found is None or found[0].state == ROLLED_BACK:
             previous_good = None
     now = services.clock()
@@ -56,7 +60,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     log.info("health judged", verdict=diagnosis.verdict.name.lower(), reasons=list(diagnosis.reasons))
     if decision.alert is not None:
         thread_note = ""
-        found = store.release(live) if live else None
+        found = _release_or_none(services, live, log) if live else None
         if found and thread_of(found[0]) is not None:
             thread_note = f" (release {live})"
         services.notifier.post(decision.alert.text + thread_note)
@@ -134,3 +138,12 @@ def read_metrics(services: Services, log: Logger) -> MetricsReading | None:
         log.warning("Monitoring unreadable; judging on probes only", error=str(error))
         return None
     return MetricsReading(figures.requests, figures.error_ratio, figures.p95_latency_ms)
+
+
+def _release_or_none(services: Services, tag: str, log: Logger) -> Any:
+    """The release's record, or None when it is absent or corrupt (told once): the watchdog never acts on it."""
+    try:
+        return services.store.release(tag)
+    except CorruptRecord as error:
+        tell_corrupt(services, error, log, tag)
+        return None

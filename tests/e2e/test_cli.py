@@ -61,3 +61,23 @@ def test_a_full_scenario_never_logs_or_posts_a_secret(cloud):
     for secret in (cloud.webhook_secret, os.environ["SLACK_BOT_TOKEN"]):
         assert secret not in logs
         assert secret not in slack
+
+
+def test_a_corrupt_record_is_found_shown_and_mended_from_the_command_line_and_a_sound_one_is_left_alone(cloud):
+    cloud.push_tag("v1.0.0")
+    assert wait_ended(cloud, "v1.0.0")["state"] == "live"
+    assert cli(cloud, "state", "check").returncode == 0
+    bucket = cloud.storage_client().bucket(cloud.config.state.bucket)
+    bucket.blob("releases/v1.0.0.json").upload_from_string(json.dumps({"tag": "v1.0.0", "history": "live"}))
+    bucket.blob("pointer.json").upload_from_string(json.dumps({"live": 5}))
+    check = cli(cloud, "state", "check")
+    assert check.returncode == 1 and "corrupt  releases/v1.0.0.json" in check.stdout and "pointer.json" in check.stdout
+    shown = cli(cloud, "state", "show", "releases/v1.0.0.json")
+    assert shown.returncode == 0 and '"history": "live"' in shown.stdout and "corrupt:" in shown.stdout
+    assert cli(cloud, "state", "repair", "lease.json").returncode == 1  # not corrupt: left alone
+    for name in ("releases/v1.0.0.json", "pointer.json"):
+        mended = cli(cloud, "state", "repair", name, "--by", "dana")
+        assert mended.returncode == 0 and f"mended {name}" in mended.stdout, mended.stderr
+    assert cli(cloud, "state", "check").returncode == 0
+    assert cloud.release("v1.0.0")["state"] == "failed" and "mended by dana" in cloud.release("v1.0.0")["error"]
+    assert cli(cloud, "state", "show", "nothing.json").returncode == 1

@@ -1,0 +1,91 @@
+"""A record of the right name but the wrong shape: never acted on, never holding a lease, told once."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from functions import deploy_on_tag, rollback
+from functions.deploy_progress.pipeline import Pipeline
+from shared.errors import CorruptRecord
+from shared.log import logger
+from shared.release import revision_name
+from tests.service.fakes import World
+
+SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+
+
+def corrupt(world: World, name: str, data: object) -> None:
+    generation = world.records.objects.get(name, (None, 0))[1] + 100
+    world.records.objects[name] = (data, generation)  # type: ignore[assignment]
+
+
+def push(world: World, tag: str, delivery: str = "d1"):
+    body = json.dumps({"ref": f"refs/tags/{tag}", "after": SHA, "head_commit": {"id": SHA},
+                       "repository": {"full_name": world.config.github.repository}, "pusher": {"name": "alice"}}).encode()
+    headers = {"X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
+               "X-Hub-Signature-256": "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()}
+    return deploy_on_tag.handle(world.services, headers, body, logger)
+
+
+def told(world: World) -> list[str]:
+    return [text for text, _ in world.notifier.posts if "corrupt record" in text]
+
+
+def test_a_push_for_a_tag_whose_record_is_corrupt_answers_409_builds_nothing_and_is_told_once():
+    world = World()
+    corrupt(world, "releases/v1.0.0.json", {"tag": "v1.0.0", "history": "building"})
+    first, second = push(world, "v1.0.0"), push(world, "v1.0.0", "d2")
+    assert first.status == second.status == 409 and first.body["record"] == "releases/v1.0.0.json"
+    assert world.builds.submitted == []
+    assert len(told(world)) == 1 and "v1.0.0" in told(world)[0] and "state repair" in told(world)[0]
+    assert world.records.objects["releases/v1.0.0.json"][0] == {"tag": "v1.0.0", "history": "building"}
+
+
+def test_a_corrupt_lease_holds_nothing_and_a_release_goes_live_over_it():
+    world = World()
+    world.built("v1.0.0")
+    corrupt(world, "lease.json", {"tag": 5, "owner": ["x"]})
+    assert Pipeline(world.services, "v1.0.0", "m1", logger).drive() == "live"
+    assert world.store.lease() is None
+
+
+def test_a_corrupt_queue_waits_for_nobody_and_is_replaced():
+    world = World()
+    world.built("v1.0.0")
+    corrupt(world, "queue.json", ["v0.9.0"])
+    assert Pipeline(world.services, "v1.0.0", "m1", logger).drive() == "live"
+    assert world.store.queued() is None
+
+
+def test_the_lease_holders_record_turning_corrupt_frees_the_lease_and_starts_the_release_waiting_behind_it():
+    world = World()
+    world.built("v1.0.0")
+    world.built("v1.1.0")
+    assert world.store.try_lease("v1.0.0", "other~1", world.now, 900) == "take"
+    assert Pipeline(world.services, "v1.1.0", "m2", logger).drive() == "waiting"
+    corrupt(world, "releases/v1.0.0.json", {**world.records.objects["releases/v1.0.0.json"][0], "state": 3})
+    assert Pipeline(world.services, "v1.0.0", "m3", logger).drive() == "corrupt record"
+    assert world.store.lease() is None
+    assert {"kind": "drive", "tag": "v1.1.0"} in [payload for _, payload in world.publisher.published]
+    assert Pipeline(world.services, "v1.1.0", "m4", logger).drive() == "live"
+    assert world.run.serving("botbalance-api") == revision_name("botbalance-api", "v1.1.0")
+    assert len(told(world)) == 1
+
+
+def test_a_rollback_to_a_release_whose_record_is_corrupt_changes_nothing_and_gives_the_lease_back():
+    world = World()
+    for tag in ("v1.0.0", "v1.1.0"):
+        world.built(tag)
+        assert Pipeline(world.services, tag, f"m-{tag}", logger).drive() == "live"
+    corrupt(world, "releases/v1.0.0.json", "not a release")
+    serving = world.run.serving("botbalance-api")
+    request = json.dumps({"to": "previous", "from": "v1.1.0", "reason": "broken", "requested_by": "dana"}).encode()
+    with pytest.raises(CorruptRecord):  # permanent: acknowledged by the host, and said once in the channel
+        rollback.handle(world.services, request, {}, "r1", logger)
+    assert [text for text, _ in world.notifier.posts if "Rollback failed" in text and "corrupt record" in text]
+    assert world.run.serving("botbalance-api") == serving
+    assert world.store.lease() is None
+    assert world.store.pointer().live == "v1.1.0"
