@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigError, InputError
+from shared.release import release_identity
 
 TOKEN_ENV = "GITHUB_TOKEN"  # the secretEnv name the fetch step reads; never a substitution, always written $$
 CACHE_TAG = "latest"
@@ -50,19 +51,26 @@ class BuildRequest:
     repository_connection: str = ""  # projects/P/locations/R/connections/C/repositories/N, or "" to fetch by git
     github_token_secret: str = ""  # Secret Manager secret of a token that reads the repository, or ""
     service_account: str = ""  # email of the account the build runs as, or "" for Cloud Build's default
+    attempt: int = 1  # the release's attempt: a retried tag's build is told apart from the failed one's
 
 
-def build_request(config: Any, tag: str, commit: str) -> BuildRequest:
-    """The request for one release, from the loaded config."""
+def attempt_tag(attempt: int) -> str:
+    """The build tag of a retried release's attempt (a first attempt carries none)."""
+    return f"attempt-{attempt}"
+
+
+def build_request(config: Any, tag: str, commit: str, attempt: int = 1) -> BuildRequest:
+    """The request for one release's attempt, from the loaded config."""
     build = config.build
     account = f"{build.service_account}@{config.project.id}.iam.gserviceaccount.com" if build.service_account else ""
     return BuildRequest(
         tag=tag, commit=commit, repository=config.github.repository, image=build.image,
         frontend_dir=build.frontend_dir,
-        frontend_destination=f"gs://{config.state.bucket}/{config.frontend.releases_prefix}{tag}/",
+        frontend_destination=f"gs://{config.state.bucket}/{config.frontend.releases_prefix}"
+                             f"{release_identity(tag, attempt)}/",
         timeout_seconds=build.timeout_seconds, context=build.context, dockerfile=build.dockerfile,
         repository_connection=build.repository_connection, github_token_secret=build.github_token_secret,
-        service_account=account,
+        service_account=account, attempt=attempt,
     )
 
 
@@ -116,7 +124,7 @@ def release_build(request: BuildRequest, project: str) -> dict[str, Any]:
         "substitutions": {"_TAG": request.tag, "_COMMIT": request.commit, "_IMAGE": request.image,
                           "_FRONTEND_DEST": request.frontend_destination},
         "timeout": f"{int(request.timeout_seconds)}s",
-        "tags": [RELEASE_TAG, build_tag(request.tag)],
+        "tags": [RELEASE_TAG, build_tag(request.tag)] + ([attempt_tag(request.attempt)] if request.attempt > 1 else []),
     }
     if request.repository_connection:
         build["source"] = {"connectedRepository": {"repository": request.repository_connection,

@@ -19,6 +19,10 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _text(value: Any) -> bool:
     return isinstance(value, str)
 
@@ -53,7 +57,7 @@ RELEASE_FIELDS: dict[str, Check] = {
     "waiting": _flag, "migration_started_at": _optional(_number), "migration_execution": _text,
     "previous": _map_of(_optional(_text)), "revisions": _map_of(_text), "traffic_moved": _list_of(_text),
     "frontend_objects": _map_of(_text), "frontend_published": _flag, "slack_channel": _text, "slack_ts": _text,
-    "error": _text, "steps": _map_of(_map_of(_number)),
+    "error": _text, "steps": _map_of(_map_of(_number)), "attempt": _count,
 }
 RELEASE_REQUIRED = ("tag", "commit", "pushed_by", "delivery_id", "state", "history")
 POINTER_FIELDS: dict[str, Check] = {

@@ -71,6 +71,11 @@ def revision_name(service: str, tag: str) -> str:
     return f"{service}-{_readable_within(tag, REVISION_NAME_MAX - len(service) - 1)}"
 
 
+def release_identity(tag: str, attempt: int) -> str:
+    """The tag for a first attempt, `TAG.attempt-N` after (see `Release.identity`)."""
+    return tag if attempt == 1 else f"{tag}.attempt-{attempt}"
+
+
 def can_move(current: str, to: str) -> bool:
     if current in ENDS:
         return False
@@ -118,6 +123,13 @@ class Release:
     slack_ts: str = ""
     error: str = ""
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> {"started": t, "finished": t}
+    attempt: int = 1  # a tag retried after a failure before traffic moved runs as attempt 2, 3, ...
+
+    @property
+    def identity(self) -> str:
+        """What every name of this release derives from (revisions, traffic tag, frontend prefix, build): the tag
+        for a first attempt, the tag and its attempt after, so a retry never meets a failed attempt's names."""
+        return release_identity(self.tag, self.attempt)
 
     @property
     def ended(self) -> bool:

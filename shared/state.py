@@ -4,6 +4,7 @@
     pointer.json            what is live, what was live before, and the order they went live in
     lease.json              one release deploys at a time: {tag, owner, expires}
     queue.json              the newest tag waiting for the lease
+    attempts/<tag>/<n>.json a failed attempt of a tag that was retried (kept as it ended)
     markers/<kind>/<key>    dedupe markers: created once, never rewritten
     watchdog.json           the watchdog's memory between ticks
 """
@@ -143,6 +144,13 @@ class StateStore:
             except PreconditionFailed:
                 continue
         raise TransientError(f"release {tag}: record kept changing under {_CAS_ATTEMPTS} attempts")
+
+    def archive_release(self, release: Release) -> None:
+        """Keeps a failed attempt's record beside the tag's (create-if-absent: archiving twice is a no-op)."""
+        try:
+            self.records.create(f"attempts/{release.tag}/{release.attempt}.json", release.to_dict())
+        except PreconditionFailed:
+            pass
 
     def releases(self) -> list[Release]:
         """Every readable release, oldest first; a corrupt record is logged and left out (see `corrupt()`)."""

@@ -13,11 +13,10 @@ from typing import Any, Mapping
 from shared import webhook
 from shared.errors import CorruptRecord, InputError, PreconditionFailed, SignatureError, TagshipError
 from shared.log import Logger, logger
+from shared.core.start import DUPLICATE, MOVED, REPAIR, RETRY, STARTING, decide_start
 from shared.release import new_release
 from shared.thread import tell_corrupt
 from shared.wiring import Services
-
-REPAIR_AFTER_SECONDS = 30.0  # a record whose build no status message has claimed by then: its submission was lost
 
 
 @dataclass(frozen=True)
@@ -73,25 +72,38 @@ def _start(services: Services, start: webhook.Start, delivery: str, log: Logger)
             if found is None:
                 return Answer(503, {"error": "release record vanished; redeliver"})
             existing, generation = found
-            # our own create, landed, its answer lost and retried by the client (which then meets itself): go on
-            if existing != release:
-                if existing.build_id:
-                    log.info("tag already has a release", build_id=existing.build_id)
-                    return Answer(200, {"status": "duplicate", "tag": start.tag, "build_id": existing.build_id})
-                stale = now - existing.created_at > REPAIR_AFTER_SECONDS or existing.error
-                if existing.delivery_id != delivery or not stale:
-                    log.info("tag's release is being started by another delivery")
-                    return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
-                try:  # one repair: a compare-and-swap on the record as read, so of two redeliveries only one goes on
-                    services.store.save_release(existing.but(error=""), generation)
+            decision = decide_start(existing, ours=release, now=now)
+            if decision.action == DUPLICATE:
+                log.info("tag already has a release", build_id=existing.build_id)
+                return Answer(200, {"status": "duplicate", "tag": start.tag, "build_id": existing.build_id})
+            if decision.action == STARTING:
+                log.info("tag's release is being started by another delivery")
+                return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
+            if decision.action == MOVED:
+                log.warning("moved tag refused", reason=decision.reason, released_commit=existing.commit,
+                            pushed_commit=start.commit)
+                _tell(services, f":no_entry: *{start.tag}* now points at `{start.commit[:12]}`, but it was released at "
+                                f"`{existing.commit[:12]}` ({existing.state}). A released tag is never moved: nothing "
+                                "was built. Push a new tag for the new commit.")
+                return Answer(409, {"error": "tag moved after its release; nothing was started", "tag": start.tag,
+                                    "released_commit": existing.commit, "pushed_commit": start.commit})
+            if decision.action in (REPAIR, RETRY):
+                if decision.action == RETRY:
+                    release = release.but(attempt=existing.attempt + 1)
+                    services.store.archive_release(existing)
+                try:  # a compare-and-swap on the record as read, so of two redeliveries only one goes on
+                    services.store.save_release(existing.but(error="") if decision.action == REPAIR else release,
+                                                generation)
                 except PreconditionFailed:
-                    log.info("tag's release is being repaired by another delivery")
+                    log.info("tag's release is being restarted by another delivery")
                     return Answer(202, {"status": "duplicate", "tag": start.tag, "reason": "already starting"})
-                log.warning("repairing a release whose build was never recorded")
-                repairing = True
-        request = build_request(config, start.tag, start.commit)
+                log.warning(decision.reason, attempt=release.attempt)
+                repairing = decision.action == REPAIR
+            if decision.action == REPAIR:
+                release = existing
+        request = build_request(config, start.tag, start.commit, attempt=release.attempt)
         try:
-            earlier = services.builds.find(start.tag, start.commit) if repairing else None
+            earlier = services.builds.find(start.tag, start.commit, release.attempt) if repairing else None
             if earlier is not None:  # the earlier attempt made it, then lost the answer: its own messages adopt it
                 log.info("the build was submitted before", build_id=earlier[0])
                 return Answer(202, {"status": "started", "tag": start.tag, "build_id": earlier[0]})
@@ -111,5 +123,6 @@ def _start(services: Services, start: webhook.Start, delivery: str, log: Logger)
         _tell(services, f":x: *{start.tag}*: the release could not be recorded ({error}). Nothing was started; "
                         "redeliver the webhook from GitHub to try again.")
         return Answer(503, {"error": "state bucket unavailable; redeliver to retry"})
-    log.info("release started", build_id=build_id, log_url=log_url, commit=start.commit, pushed_by=start.pushed_by)
+    log.info("release started", build_id=build_id, log_url=log_url, commit=start.commit, pushed_by=start.pushed_by,
+             attempt=release.attempt)
     return Answer(202, {"status": "started", "tag": start.tag, "build_id": build_id})

@@ -67,7 +67,7 @@ def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str,
         log.info("build is not a tagship release", status=claim.status)
         return "not ours"
     release = found[0]
-    earlier = services.builds.find(release.tag, release.commit) if not release.build_id else None
+    earlier = services.builds.find(release.tag, release.commit, release.attempt) if not release.build_id else None
     if not owns_build(claim.build_id, release.build_id, earlier[0] if earlier else None):
         log.warning("build message for a build that is not the release's; ignored", claimed_status=claim.status)
         return "not ours"

@@ -65,6 +65,7 @@ class Pipeline:
         # redelivery while the first attempt still runs), and two attempts must never run the same step together.
         self.owner = f"{owner or 'anonymous'}~{uuid.uuid4().hex[:8]}"
         self.log = log.bind(tag=tag)
+        self.identity = tag  # the attempt's identity, once its record is read
         # this invocation's budget: past it, the next message goes on from the record (the platform ends a function
         # at its timeout whatever it is doing)
         self._until = self._now() + deadline.left(self.config.deploy.step_budget_seconds)
@@ -77,6 +78,7 @@ class Pipeline:
         found = self.store.release(self.tag)
         if found is None:
             raise PermanentError(f"release {self.tag}: no record")
+        self.identity = found[0].identity  # what this attempt's names derive from
         return found[0]
 
     def _update(self, change: Any) -> Release:
@@ -301,19 +303,26 @@ class Pipeline:
             "tag": pointer.live,
             "api": serving(api.traffic, api.latest_ready_revision),
             "worker": serving(worker.traffic, worker.latest_ready_revision),
-            "frontend_prefix": frontend_prefix(self.config, pointer.live),
+            "frontend_prefix": frontend_prefix(self.config, self._identity_of(pointer.live)),
         }
         if pointer.live is None:
             snapshot_baseline(self.s, frontend_prefix(self.config, None))
         return self._update(lambda r: None if r.previous else r.but(previous=previous))
 
+    def _identity_of(self, tag: str | None) -> str | None:
+        """The identity of the release `tag` (its frontend prefix is named by it); None before tagship."""
+        if tag is None:
+            return None
+        found = self.store.release(tag)
+        return found[0].identity if found else tag
+
     def _deploy_services(self, release: Release) -> None:
         release = self._capture_previous(release)
         api = self.config.api.service
-        tag = sanitise(self.tag, api)
+        tag = sanitise(self.identity, api)
         run = self.s.run
         # API: a tagged candidate with no traffic, smoke-tested on its own URL, then all the traffic.
-        api_revision = revision_name(api, self.tag)
+        api_revision = revision_name(api, self.identity)
         if "api" not in release.traffic_moved and run.service(api).traffic.get(api_revision) == 100:
             # the traffic moved, then the attempt died before recording it: the cloud says so, record it now
             release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision},
@@ -365,10 +374,10 @@ class Pipeline:
     def _deploy_worker(self, release: Release) -> str | None:
         """The worker on this release's image with all its traffic; what went wrong when that cannot be done."""
         worker = self.config.worker.service
-        tag = sanitise(self.tag, worker)
+        tag = sanitise(self.identity, worker)
         run = self.s.run
         if "worker" not in release.traffic_moved:
-            worker_revision = revision_name(worker, self.tag)
+            worker_revision = revision_name(worker, self.identity)
             self._step("deploy_worker", "started")
             try:
                 self._guard_traffic()
@@ -421,7 +430,7 @@ class Pipeline:
 
     def _publish_frontend(self, before_index: Any) -> None:
         self._step("publish", "started")
-        copied, objects = copy_frontend(self.s, frontend_prefix(self.config, self.tag), before_index=before_index)
+        copied, objects = copy_frontend(self.s, frontend_prefix(self.config, self.identity), before_index=before_index)
         release = self._update(lambda r: r.but(frontend_objects=objects, frontend_published=True))
         self._step("publish", "finished")
         reply(self.s, release, f":globe_with_meridians: Frontend published ({copied} of {len(objects)} files changed)")
@@ -467,7 +476,7 @@ class Pipeline:
         share = {}
         for role, service in (("api", self.config.api.service), ("worker", self.config.worker.service)):
             if role not in release.traffic_moved:
-                share[role] = self.s.run.service(service).traffic.get(revision_name(service, self.tag), 0)
+                share[role] = self.s.run.service(service).traffic.get(revision_name(service, self.identity), 0)
         return moved_roles(release.traffic_moved, share)
 
     def _restore(self, release: Release) -> None:

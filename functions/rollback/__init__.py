@@ -212,7 +212,7 @@ class Rollback:
     def _apply(self, target: Release) -> None:
         """API traffic to the target's revision (the plan found both revisions ready), then the worker's traffic
         and the target's frontend side by side: neither waits for the other, as in a deploy."""
-        unit = target.unit(frontend_prefix(self.config, target.tag))
+        unit = target.unit(frontend_prefix(self.config, target.identity))
         if unit is None:
             raise TransientError(f"{target.tag} records no api and worker revisions")
         self._applying = True  # from here on a failure may leave part of the unit moved: it is retried, never left

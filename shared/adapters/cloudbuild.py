@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import clients
-from shared.build_definition import RELEASE_TAG, BuildRequest, build_location, build_request, build_tag, release_build
+from shared.build_definition import RELEASE_TAG, BuildRequest, attempt_tag, build_location, build_request, build_tag, release_build
 from shared.build_message import STATUSES, TERMINAL_FAILURES, BuildStatus, image_repository
 from shared.errors import InputError, from_google
 from shared.ports import Builds
@@ -74,18 +74,20 @@ class GoogleBuilds:
         started = operation.metadata.build
         return started.id, started.log_url
 
-    def find(self, tag: str, commit: str) -> tuple[str, str] | None:
-        """(id, log URL) of the first tagship build submitted for `tag` at `commit`, if any: a submission whose
-        answer was lost (the build made, the caller gone) is found again instead of being made twice."""
+    def find(self, tag: str, commit: str, attempt: int = 1) -> tuple[str, str] | None:
+        """(id, log URL) of the first tagship build submitted for `tag` at `commit` in `attempt`, if any: a
+        submission whose answer was lost (the build made, the caller gone) is found again instead of being made
+        twice, and a retried release never adopts the build of the attempt that failed."""
         label = build_tag(tag)
-        query = f'tags="{RELEASE_TAG}" AND tags="{label}"'
+        query = f'tags="{RELEASE_TAG}" AND tags="{label}"' + (f' AND tags="{attempt_tag(attempt)}"' if attempt > 1 else "")
         request: dict[str, Any] = {"project_id": self._project, "filter": query}
         if self._location != "global":
             request["parent"] = self._parent()
         oldest: tuple[str, str] | None = None
         try:
             for build in clients.cloud_build().list_builds(request=request):  # newest first
-                if build.substitutions.get("_TAG") == tag and build.substitutions.get("_COMMIT") == commit:
+                other_attempt = attempt == 1 and any(t.startswith("attempt-") for t in build.tags)
+                if build.substitutions.get("_TAG") == tag and build.substitutions.get("_COMMIT") == commit and not other_attempt:
                     oldest = (build.id, build.log_url)
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"looking for the build of {tag}") from error

@@ -193,3 +193,25 @@ def test_with_slack_down_releases_still_go_live(cloud):
     record = wait_ended(cloud, "v1.0.0")
     assert record["state"] == "live"
     assert cloud.traffic(API) == {revision_name(API, "v1.0.0"): 100}
+
+
+def test_a_release_that_failed_its_smoke_test_is_retried_at_a_fixed_commit_and_a_tag_moved_after_going_live_is_refused(cloud):
+    from localcloud.scenario import AppBehaviour
+
+    cloud.push_tag("v1.0.0")
+    wait_ended(cloud, "v1.0.0")
+    cloud.push_tag("v1.1.0", app="unhealthy")
+    assert wait_ended(cloud, "v1.1.0")["state"] == "failed"
+    fixed = "f" * 40
+    cloud.scenario.set_commit(fixed, AppBehaviour())
+    assert cloud.deliver("push", cloud.tag_push_payload("v1.1.0", fixed)).status_code == 202
+    record = cloud.wait_for(lambda: (r := cloud.release("v1.1.0")) and r["attempt"] == 2 and r["state"] == "live" and r,
+                            60, what="attempt 2 of v1.1.0 live")
+    assert record["commit"] == fixed
+    assert cloud.traffic(API) == {revision_name(API, "v1.1.0.attempt-2"): 100}
+    assert cloud.live_tag() == "v1.1.0" and len(cloud.builds) == 3
+    moved = cloud.deliver("push", cloud.tag_push_payload("v1.1.0", "e" * 40))
+    assert moved.status_code == 409 and moved.json()["released_commit"] == fixed
+    assert len(cloud.builds) == 3
+    cloud.wait_for(lambda: any("never moved" in m["text"] for m in cloud.slack.messages), 10,
+                   what="the moved tag told in the channel")

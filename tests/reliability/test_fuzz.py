@@ -57,7 +57,7 @@ class FakeBuilds:
         self.submitted.append(request)
         return f"build-{len(self.submitted)}", "https://console.cloud.google.com/cloud-build/builds/x"
 
-    def find(self, tag: str, commit: str) -> tuple[str, str] | None:
+    def find(self, tag: str, commit: str, attempt: int = 1) -> tuple[str, str] | None:
         return None
 
     def status(self, build_id: str) -> Any:

@@ -193,7 +193,7 @@ class LosingBuilds(FakeBuilds):
             raise TransientError("submitting the build: 503 UNAVAILABLE (after its effect)")
         return build_id, url
 
-    def find(self, tag, commit):
+    def find(self, tag, commit, attempt=1):
         for index, made in enumerate(self.made):
             if made == (tag, commit):
                 return f"build-{index + 1}", "https://console.cloud.google.com/cloud-build/builds/x"

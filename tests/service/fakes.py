@@ -206,14 +206,17 @@ class FakeBuilds:
         self.answers: dict[str, Any] = {}
         self.submitted: list[Any] = []
         self.reads: list[str] = []
+        self.attempts: dict[str, int] = {}  # build id -> the release attempt it was submitted for
 
     def submit(self, request: Any) -> tuple[str, str]:
         self.submitted.append(request)
-        return f"b-{request.tag}", f"https://log/b-{request.tag}"
+        build_id = f"b-{request.tag}" + (f"-{request.attempt}" if request.attempt > 1 else "")
+        self.attempts[build_id] = request.attempt
+        return build_id, f"https://log/{build_id}"
 
-    def find(self, tag: str, commit: str) -> tuple[str, str] | None:
+    def find(self, tag: str, commit: str, attempt: int = 1) -> tuple[str, str] | None:
         for build_id, answer in self.answers.items():
-            if answer.tag == tag and answer.commit == commit:
+            if answer.tag == tag and answer.commit == commit and self.attempts.get(build_id, 1) == attempt:
                 return build_id, answer.log_url
         return None
 
