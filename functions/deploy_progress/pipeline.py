@@ -18,6 +18,7 @@ from shared.core.deploy import HandOver as CoreHandOver
 from shared.core.deploy import (
     Done, Fail, Verdict, Wait, bake_verdict, migration_verdict, moved_roles, next_step, restores, smoke_verdict,
 )
+from shared.core.queue import superseded_by_live
 from shared.core.traffic import all_to, serving
 from shared.errors import CorruptRecord, LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
 from shared.log import Logger
@@ -206,6 +207,10 @@ class Pipeline:
         while True:
             release = self._load()
             step = next_step(release.state)
+            newer = self._newer_live(release) if step != "finish" else None
+            if newer is not None:  # an older release never deploys over a newer one that went live
+                self._give_way(release, newer)
+                return self._finish(self._load())
             if step == "start":
                 self._move(MIGRATING)
                 continue
@@ -225,6 +230,25 @@ class Pipeline:
                 self.log.info("handing over to the next invocation", reason=str(over))
                 self._pause()
                 return f"handed over: {over}"
+
+    def _give_way(self, release: Release, newer: str) -> None:
+        """Ends this release without touching the cloud: the newer live release owns what serves now."""
+        if release.state == BUILDING:
+            self._supersede(self.tag, by=newer)
+            return
+        now = self._now()
+        why = f"stopped: the newer release {newer} went live while this one waited"
+        stopped = self._update(lambda r: r.move(FAILED, now, error=why) if not r.ended and r.state != LIVE else None)
+        self.log.warning("deploy stopped: a newer release is live", newer=newer)
+        reply(self.s, stopped, f":octagonal_sign: {why}; nothing more is deployed for it.")
+        refresh_root(self.s, stopped)
+
+    def _newer_live(self, release: Release) -> str | None:
+        live = self.store.pointer().live
+        if live is None or live == self.tag:
+            return None
+        found = self.store.release(live)
+        return live if found and superseded_by_live(release.created_at, found[0].created_at) else None
 
     def _pause(self) -> None:
         """Gives the lease back between invocations (keeping it for this release) and asks to be resumed."""

@@ -13,7 +13,8 @@ from urllib.parse import urljoin
 from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, WatchdogState, decide_watchdog, diagnose
 from shared.log import Logger
-from shared.release import ROLLED_BACK
+from shared.core.queue import LeaseView, nudges
+from shared.release import LIVE, ROLLED_BACK
 from shared.thread import tell_corrupt, thread_of
 from shared.wiring import Services
 
@@ -72,7 +73,27 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
              "requested_by": "health_watchdog", "trigger": "watchdog"},
         )
         log.warning("rollback requested", from_tag=decision.rollback_from)
+    _nudge(services, log)
     return diagnosis.verdict.name.lower()
+
+
+def _nudge(services: Services, log: Logger) -> None:
+    """Each tick notices a deploy lease that expired with work behind it (an attempt that died holding it) and
+    drives that work: the holder resumes from its record, or the release waiting behind it starts."""
+    store = services.store
+    try:
+        lease = store.lease()
+        view = None
+        if lease is not None:
+            found = _release_or_none(services, lease.tag, log) if lease.tag != "rollback" else None
+            in_flight = found is not None and not found[0].ended and found[0].state != LIVE
+            view = LeaseView(lease.tag, lease.expires, in_flight)
+        for tag in nudges(view, store.queued(), services.clock()):
+            services.publisher.publish(services.config.topics.progress, {"kind": "drive", "tag": tag})
+            log.warning("nudged a release an expired lease left waiting", nudged=tag,
+                        expired_holder=lease.tag if lease else None)
+    except TagshipError as error:  # the next tick tries again
+        log.warning("could not check the deploy lease", error=str(error)[:200])
 
 
 def probe_all(services: Services) -> list[ProbeResult]:
