@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", default="previous", help="a tag, or 'previous' (default)")
     rollback.add_argument("--reason", required=True)
     rollback.add_argument("--by", default=None, help="who asks (default: $USER)")
+    start = sub.add_parser("start", help="start the release of a tag by hand, as its push would (GitHub sends no push "
+                           "event when more than three tags are pushed at once)")
+    start.add_argument("tag")
+    start.add_argument("--commit", required=True, help="the full 40-character sha the tag points at")
+    start.add_argument("--by", default=None, help="who starts it (default: $USER)")
     metrics = sub.add_parser("metrics", help="the four DORA figures over a window")
     metrics.add_argument("--days", type=float, default=30.0)
     metrics.add_argument("--json", action="store_true")
@@ -68,6 +73,8 @@ def main(argv: list[str]) -> int:
             return _history(config, args.json)
         if args.command == "rollback":
             return _rollback(config, args)
+        if args.command == "start":
+            return _start(config, args)
         if args.command == "metrics":
             return _metrics(config, args)
         if args.command == "setup":
@@ -136,6 +143,32 @@ def _rollback(config: Any, args: Any) -> int:
     message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, request)
     print(f"rollback requested ({message_id}): {live or '-'} -> {args.to}. Watch the release thread in Slack.")
     return 0
+
+
+def _start(config: Any, args: Any) -> int:
+    import getpass
+    import re
+    import uuid
+
+    from functions.deploy_on_tag import start_release
+    from shared.config import Secrets
+    from shared.log import logger
+    from shared.webhook import Start, tag_matches
+    from shared.wiring import Services
+
+    if not tag_matches(config.github.tag_pattern, args.tag):
+        print(f"tagship: tag {args.tag[:80]!r} does not match github.tag_pattern {config.github.tag_pattern}",
+              file=sys.stderr)
+        return 2
+    if not re.fullmatch(r"[0-9a-f]{40}", args.commit):
+        print(f"tagship: --commit: expected the full 40-character sha, found {args.commit[:80]!r}", file=sys.stderr)
+        return 2
+    by = (args.by or getpass.getuser())[:80]
+    services = Services(config=config, secrets=Secrets.from_env())
+    answer = start_release(services, Start(args.tag, args.commit, by), f"cli-{uuid.uuid4()}",
+                           logger.bind(trigger="cli", tag=args.tag))
+    print(json.dumps({"answer": answer.status, **answer.body}))
+    return 0 if answer.status < 300 else 1
 
 
 def _setup(config: Any, args: Any) -> int:

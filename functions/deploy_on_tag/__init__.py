@@ -49,7 +49,7 @@ def handle(services: Services, headers: Mapping[str, str], body: bytes, log: Log
     if isinstance(decision, webhook.Ignore):
         log.info("delivery ignored", reason=decision.reason)
         return Answer(200, {"status": "ignored", "reason": decision.reason})
-    return _start(services, decision, delivery, log.bind(tag=decision.tag))
+    return start_release(services, decision, delivery, log.bind(tag=decision.tag))
 
 
 def _tell(services: Services, text: str) -> None:
@@ -57,7 +57,9 @@ def _tell(services: Services, text: str) -> None:
     services.notifier.post(text)
 
 
-def _start(services: Services, start: webhook.Start, delivery: str, log: Logger) -> Answer:
+def start_release(services: Services, start: webhook.Start, delivery: str, log: Logger) -> Answer:
+    """Records the release of `start` exactly once and submits its build: for a signed tag push, and for
+    `python main.py start` (GitHub sends no push event when more than three tags are pushed at once)."""
     from shared.adapters.cloudbuild import build_request
 
     config = services.config

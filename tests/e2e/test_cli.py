@@ -81,3 +81,15 @@ def test_a_corrupt_record_is_found_shown_and_mended_from_the_command_line_and_a_
     assert cli(cloud, "state", "check").returncode == 0
     assert cloud.release("v1.0.0")["state"] == "failed" and "mended by dana" in cloud.release("v1.0.0")["error"]
     assert cli(cloud, "state", "show", "nothing.json").returncode == 1
+
+
+def test_a_tag_started_from_the_command_line_goes_live_once_and_a_bad_tag_or_commit_is_refused(cloud):
+    commit = cloud.commit_for("v1.0.0")
+    started = cli(cloud, "start", "v1.0.0", "--commit", commit, "--by", "ivy")
+    assert started.returncode == 0 and json.loads(started.stdout.splitlines()[-1])["answer"] == 202, started.stderr
+    assert wait_ended(cloud, "v1.0.0")["state"] == "live"
+    again = cli(cloud, "start", "v1.0.0", "--commit", commit)
+    assert again.returncode == 0 and json.loads(again.stdout.splitlines()[-1])["status"] == "duplicate"
+    assert len(cloud.builds) == 1 and cloud.release("v1.0.0")["pushed_by"] == "ivy"
+    assert cli(cloud, "start", "v1.0.0\n", "--commit", commit).returncode == 2
+    assert cli(cloud, "start", "v2.0.0", "--commit", "abc").returncode == 2
