@@ -4,15 +4,18 @@ The real `slack_sdk` clients talk to it over HTTP: `WebClient(token=..., base_ur
 slash of `base_url` matters) and `WebhookClient(fake.webhook_url)`. It answers as Slack does:
 - Web API: HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": "<code>"}` (which `WebClient` raises as
   `SlackApiError`); JSON or form bodies; the token from `Authorization: Bearer xox...` or a `token` field
-  (`not_authed` when absent, `invalid_auth` when not a Slack token or not in `tokens`); `channel_not_found`,
-  `no_text`, `message_not_found` (chat.update of an unknown ts, or of a ts in another channel), `thread_ts` replies,
+  (`not_authed` when absent, `invalid_auth` when not a Slack token or not in `tokens`); `missing_scope` (with
+  `needed` and `provided`, as Slack answers) when `scopes=` leaves out `chat:write`; `channel_not_found`,
+  `not_in_channel` (chat.postMessage to a channel outside `members=`), `no_text`, `message_not_found` (chat.update of an unknown ts, or of a ts in another channel), `thread_ts` replies,
   `unknown_method` for any other method.
 - Incoming webhook: `ok` as a text body with 200; plain-text errors with their status (400 `invalid_payload`,
   400 `missing_text_or_fallback_or_attachments`, 404 `no_service` for an unknown hook).
 
 Channels: by default every channel name exists (made on first use, with a stable `C...` id); pass `channels=` to
 allow only those, so anything else is `channel_not_found`. A `C...`-shaped id the fake did not hand out is
-`channel_not_found` either way.
+`channel_not_found` either way. By default the bot is in every channel; pass `members=` (names) to say which
+channels it was invited to, so chat.postMessage anywhere else is `not_in_channel`, as for a bot without
+`chat:write.public`.
 
 Failure modes, from the scenario, per method key "slack/chat.postMessage", "slack/chat.update", "slack/webhook":
 `scenario.inject_fault(key, code, times)` with code
@@ -24,7 +27,8 @@ With `after_effect=True` the message is recorded first and only the answer fails
 twice, as with real Slack. `fake.down = True` drops every connection until set back to False.
 
 What it does not do: other methods, files, reactions, `chat.postEphemeral`, unfurling, markdown, Block Kit
-validation beyond "is it JSON", per-method rate limits of its own (only injected ones), channel membership.
+validation beyond "is it JSON", per-method rate limits of its own (only injected ones), membership for
+chat.update (the bot can only update what it posted), archived channels.
 
 Everything is recorded: `messages` (each a dict: channel, channel_name, ts, thread_ts, text, blocks,
 attachments, via ("api" or "webhook"), updates (each chat.update's text/blocks, in order)), `thread(ts)`,
@@ -55,6 +59,7 @@ BOT_ID = "B0LOCALBOT"
 APP_ID = "A0LOCALAPP"
 FAULT_KEYS = {"chat.postMessage": "slack/chat.postMessage", "chat.update": "slack/chat.update",
               "webhook": "slack/webhook"}
+WRITE_SCOPE = "chat:write"
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 
 
@@ -79,11 +84,17 @@ class FakeSlack:
         tokens: Collection[str] | None = None,
         retry_after: int = 1,
         webhook_channel: str = "deploys",
+        members: Iterable[str] | None = None,
+        scopes: Collection[str] | None = None,
     ) -> None:
         """`channels`: the only channel names that exist (None: any name). `tokens`: the only valid tokens
-        (None: any `xoxb-` / `xoxp-` token). `retry_after`: seconds a 429 asks the client to wait."""
+        (None: any `xoxb-` / `xoxp-` token). `retry_after`: seconds a 429 asks the client to wait. `members`: the
+        channel names the bot was invited to (None: every channel). `scopes`: the scopes every valid token has
+        (None: `chat:write`)."""
         self.scenario = scenario
         self.retry_after = retry_after
+        self._members = {_bare(name) for name in members} if members is not None else None
+        self._scopes = tuple(scopes) if scopes is not None else (WRITE_SCOPE,)
         self._open_channels = channels is None
         self._tokens = set(tokens) if tokens is not None else None
         self._lock = threading.Lock()
@@ -236,6 +247,9 @@ class FakeSlack:
         auth_error = self._auth_error(request, args)
         if auth_error:
             return _answer({"ok": False, "error": auth_error})
+        if WRITE_SCOPE not in self._scopes:
+            return _answer({"ok": False, "error": "missing_scope", "needed": WRITE_SCOPE,
+                            "provided": ",".join(self._scopes)})
         answer = handler(args)
         code = self.scenario.take_fault_after_effect(fault_key)
         if code is not None:
@@ -283,6 +297,8 @@ class FakeSlack:
             channel = self._resolve_channel(str(args.get("channel") or ""))
             if channel is None:
                 return {"ok": False, "error": "channel_not_found"}
+            if self._members is not None and channel[0] not in self._members:
+                return {"ok": False, "error": "not_in_channel"}
             if not text and not blocks and not attachments:
                 return {"ok": False, "error": "no_text"}
             thread_ts = str(args.get("thread_ts") or "") or None

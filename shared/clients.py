@@ -140,25 +140,38 @@ def publisher() -> Any:
 
 
 def slack_web(token: str, timeout: float) -> Any:
+    """The Web API client for `token`, one per token (kept by digest, never by value), timeout and API URL: each
+    attempt's socket waits at most `timeout` seconds (at least 1), a dropped connection is retried once (slack_sdk's
+    default), and a 429 is retried only when its `Retry-After` fits in what is left of `timeout`
+    (`budgeted_rate_limit_handler`)."""
+
     def build() -> Any:
         from slack_sdk import WebClient
-        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-        base_url = os.environ.get(SLACK_API_URL_ENV) or WebClient.BASE_URL
-        client = WebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)))
-        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+        from shared.adapters.slack import budgeted_rate_limit_handler
+
+        client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=int(max(1, timeout)))
+        client.retry_handlers.append(budgeted_rate_limit_handler(timeout))
         return client
 
-    return _memo("slack.web", build)
+    import hashlib
+
+    base_url = os.environ.get(SLACK_API_URL_ENV) or ""
+    return _memo(f"slack.web:{hashlib.sha256(token.encode()).hexdigest()[:16]}:{timeout}:{base_url}", build)
 
 
 def slack_webhook(url: str, timeout: float) -> Any:
+    """The incoming-webhook client for `url`, one per URL and timeout, with the same bounds as `slack_web`."""
+
     def build() -> Any:
         from slack_sdk.webhook import WebhookClient
-        from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+        from shared.adapters.slack import budgeted_rate_limit_handler
 
         client = WebhookClient(url, timeout=int(max(1, timeout)))
-        client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=2))
+        client.retry_handlers.append(budgeted_rate_limit_handler(timeout))
         return client
 
-    return _memo("slack.webhook", build)
+    import hashlib
+
+    return _memo(f"slack.webhook:{hashlib.sha256(url.encode()).hexdigest()[:16]}:{timeout}", build)

@@ -3,13 +3,34 @@
 Three notifiers behind one Protocol, chosen by `notifier_for(...)`, the only place that knows them:
 the Web API (bot token; threads and updates), an incoming webhook (no threads or updates: each message stands
 alone), and the null notifier when neither secret is set.
+
+Never blocks: every call is bounded by the configured `slack.timeout_seconds`. Slack answers a burst with HTTP 429
+and `Retry-After` (about one message a second per channel, https://api.slack.com/apis/rate-limits);
+`budgeted_rate_limit_handler` waits that long only when the wait fits in what is left of the call's timeout, and
+otherwise the call gives up and the notifier logs a warning. Every text is cut to `TEXT_LIMIT` characters.
 """
 from __future__ import annotations
 
+import functools
+import threading
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Callable, Iterator, Mapping, Protocol
 
 from shared.log import logger
+from shared.text import cut, log_value
+
+# Slack truncates `text` past 40 000 characters and recommends at most 4 000
+# (https://api.slack.com/methods/chat.postMessage#truncating); the margin leaves room for nothing to be split.
+TEXT_LIMIT = 3900
+# The ref a webhook post returns: a webhook answers no `ts`, and callers keep the ref as their "thread".
+WEBHOOK_REF_VALUE = "webhook"
+DEFAULT_RETRY_AFTER = 1.0
+RATE_LIMIT_RETRIES = 2
+
+_call_deadline: ContextVar[float | None] = ContextVar("tagship_slack_call_deadline", default=None)
 
 
 @dataclass(frozen=True)
@@ -18,11 +39,143 @@ class MessageRef:
     ts: str
 
 
+WEBHOOK_REF = MessageRef(channel=WEBHOOK_REF_VALUE, ts=WEBHOOK_REF_VALUE)
+
+
 class Notifier(Protocol):
     def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None: ...
     def update(self, ref: MessageRef, text: str) -> bool: ...
 
 
+# -- rate limits ------------------------------------------------------------------------------------------------------
+def retry_after_seconds(headers: Mapping[str, Any]) -> float:
+    """The wait a 429 asks for: its `Retry-After` in seconds (header name in any case, value a string or a list of
+    one), never negative; `DEFAULT_RETRY_AFTER` when absent or not a number."""
+    for name, value in headers.items():
+        if name.lower() != "retry-after":
+            continue
+        first = value[0] if isinstance(value, (list, tuple)) and value else value
+        try:
+            return max(0.0, float(str(first).strip()))
+        except ValueError:
+            return DEFAULT_RETRY_AFTER
+    return DEFAULT_RETRY_AFTER
+
+
+@contextmanager
+def call_budget(seconds: float, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Within this block, a `budgeted_rate_limit_handler` counts its waits against `seconds` from now (per thread and
+    per context, so concurrent calls on one shared client keep their own budgets)."""
+    token = _call_deadline.set(clock() + seconds)
+    try:
+        yield
+    finally:
+        _call_deadline.reset(token)
+
+
+def budgeted_rate_limit_handler(
+    budget_seconds: float,
+    max_retry_count: int = RATE_LIMIT_RETRIES,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """A slack_sdk retry handler (a `RateLimitErrorRetryHandler`) that retries a 429 after its `Retry-After`, at
+    most `max_retry_count` times, and only when the wait ends within the call's budget: the deadline `call_budget`
+    set, or else `budget_seconds` from the first answer it sees. A wait that does not fit is never started: the
+    client then returns the 429 at once (WebClient raises it as `SlackApiError`, WebhookClient returns it). Its
+    waits within one call add up to at most the budget. slack_sdk is imported on first use only."""
+    return _handler_class()(budget_seconds, max_retry_count, clock=clock, sleep=sleep)
+
+
+@functools.lru_cache(maxsize=None)
+def _handler_class() -> type:
+    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+    from slack_sdk.http_retry.request import HttpRequest
+    from slack_sdk.http_retry.response import HttpResponse
+    from slack_sdk.http_retry.state import RetryState
+
+    class BudgetedRateLimitHandler(RateLimitErrorRetryHandler):
+        """See `budgeted_rate_limit_handler`."""
+
+        def __init__(self, budget_seconds: float, max_retry_count: int, *, clock: Callable[[], float],
+                     sleep: Callable[[float], None]) -> None:
+            super().__init__(max_retry_count=max_retry_count)
+            self.budget_seconds = budget_seconds
+            self._clock = clock
+            self._sleep = sleep
+
+        def _remaining(self, state: RetryState) -> float:
+            deadline = _call_deadline.get()
+            if deadline is None:
+                if state.custom_values is None:
+                    state.custom_values = {}
+                deadline = state.custom_values.setdefault("tagship_deadline", self._clock() + self.budget_seconds)
+            return float(deadline) - self._clock()
+
+        def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                       error: Exception | None = None) -> bool:
+            if response is None or response.status_code != 429:
+                return False
+            return retry_after_seconds(response.headers) <= self._remaining(state)
+
+        def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                     response: HttpResponse | None = None, error: Exception | None = None) -> None:
+            state.next_attempt_requested = True
+            wait = retry_after_seconds(response.headers) if response is not None else DEFAULT_RETRY_AFTER
+            self._sleep(min(wait, max(0.0, self._remaining(state))))
+            state.increment_current_attempt()
+
+    return BudgetedRateLimitHandler
+
+
+# -- what to do about an error ----------------------------------------------------------------------------------------
+def channel_label(channel: str) -> str:
+    """How a person names the channel in Slack: `#name` for a name, the id itself for a `C...`/`G...`/`D...` id."""
+    bare = channel.strip().lstrip("#")
+    if bare[:1] in ("C", "G", "D") and bare.isalnum() and bare.isupper():
+        return bare
+    return f"#{bare}"
+
+
+def advice(error_code: str, channel: str, answer: Mapping[str, Any] | None = None) -> str | None:
+    """What an operator must do about a Slack error code that retrying cannot fix, naming the channel; None for an
+    error that may pass by itself. Never contains the token."""
+    label = channel_label(channel)
+    needed = str((answer or {}).get("needed") or "chat:write")
+    return {
+        "not_in_channel": f"the Slack bot is not a member of {label}: invite the bot: /invite @bot in {label}",
+        "channel_not_found": f"Slack has no channel {label} the bot can see: check slack.channel in the config; "
+                             f"for a private channel, invite the bot: /invite @bot in {label}",
+        "invalid_auth": "Slack refused the bot token: check SLACK_BOT_TOKEN is the app's current Bot User OAuth "
+                        f"Token (xoxb-...) for the workspace of {label}",
+        "not_authed": f"no Slack bot token reached Slack: check SLACK_BOT_TOKEN (posting to {label})",
+        "missing_scope": f"the Slack bot token lacks the scope {needed}: check the token's chat:write scope under "
+                         f"OAuth & Permissions, reinstall the app, and post to {label} again",
+    }.get(error_code)
+
+
+def _error_code(error: Exception) -> str:
+    """Slack's error code of a `SlackApiError` ("" for anything else)."""
+    response = getattr(error, "response", None)
+    try:
+        return str(response.get("error") or "") if response is not None else ""
+    except Exception:  # noqa: BLE001 - a response without a JSON body
+        return ""
+
+
+def _status_of(error: Exception) -> int | None:
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _answer_of(error: Exception) -> Mapping[str, Any]:
+    data = getattr(getattr(error, "response", None), "data", None)
+    return data if isinstance(data, Mapping) else {}
+
+
+# -- notifiers --------------------------------------------------------------------------------------------------------
 class NullNotifier:
     def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
         return None
@@ -32,10 +185,17 @@ class NullNotifier:
 
 
 class SlackWebNotifier:
+    """The Web API with a bot token. `post` returns the message's ref (None on any failure), `update` whether the
+    message changed. Never raises; each call is bounded by `timeout` (see the module docstring). An error only an
+    operator can fix (`advice`) is logged once per notifier and kind as an error that names the channel and what to
+    do; every other failure is a warning."""
+
     def __init__(self, token: str, channel: str, timeout: float) -> None:
         self._token = token
         self._channel = channel
         self._timeout = timeout
+        self._advised: set[str] = set()
+        self._lock = threading.Lock()
 
     def _client(self):  # noqa: ANN202
         from shared import clients
@@ -43,28 +203,53 @@ class SlackWebNotifier:
         return clients.slack_web(self._token, self._timeout)
 
     def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
+        channel = thread.channel if thread else self._channel
         try:
-            response = self._client().chat_postMessage(
-                channel=thread.channel if thread else self._channel,
-                text=text,
-                thread_ts=thread.ts if thread else None,
-                unfurl_links=False,
-            )
+            with call_budget(self._timeout):
+                response = self._client().chat_postMessage(
+                    channel=channel,
+                    text=cut(text, TEXT_LIMIT),
+                    thread_ts=thread.ts if thread else None,
+                    unfurl_links=False,
+                )
             return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
         except Exception as error:  # noqa: BLE001 - logged, never raised
-            logger.warning("slack post failed", error=type(error).__name__, detail=str(error)[:200])
+            self._failed("slack post failed", channel, error)
             return None
 
     def update(self, ref: MessageRef, text: str) -> bool:
         try:
-            self._client().chat_update(channel=ref.channel, ts=ref.ts, text=text)
+            with call_budget(self._timeout):
+                self._client().chat_update(channel=ref.channel, ts=ref.ts, text=cut(text, TEXT_LIMIT))
             return True
         except Exception as error:  # noqa: BLE001
-            logger.warning("slack update failed", error=type(error).__name__, detail=str(error)[:200])
+            self._failed("slack update failed", ref.channel, error)
             return False
+
+    def _failed(self, message: str, channel: str, error: Exception) -> None:
+        code = _error_code(error)
+        todo = advice(code, channel, _answer_of(error))
+        if todo is not None and self._first(code):
+            logger.error(f"slack refused the bot: {todo}", error=code, channel=channel_label(channel))
+            return
+        logger.warning(message, error=type(error).__name__, code=code or None, status=_status_of(error),
+                       channel=channel_label(channel), detail=log_value(str(error), 200))
+
+    def _first(self, code: str) -> bool:
+        """True the first time this notifier sees `code`."""
+        with self._lock:
+            if code in self._advised:
+                return False
+            self._advised.add(code)
+            return True
 
 
 class SlackWebhookNotifier:
+    """An incoming webhook: it posts to the one channel it was made for and cannot thread or edit. Every `post`
+    posts its text as a message of its own, also when a `thread` is given, and returns `WEBHOOK_REF` so callers
+    that reply in "their thread" keep posting (None on any failure). `update` posts nothing and returns False: the
+    state a root message would show is also told by the replies. Never raises; bounded by `timeout`."""
+
     def __init__(self, url: str, timeout: float) -> None:
         self._url = url
         self._timeout = timeout
@@ -73,13 +258,16 @@ class SlackWebhookNotifier:
         from shared import clients
 
         try:
-            response = clients.slack_webhook(self._url, self._timeout).send(text=text)
+            with call_budget(self._timeout):
+                response = clients.slack_webhook(self._url, self._timeout).send(text=cut(text, TEXT_LIMIT))
         except Exception as error:  # noqa: BLE001
             logger.warning("slack webhook failed", error=type(error).__name__)
             return None
         if response.status_code != 200:
-            logger.warning("slack webhook refused", status=response.status_code, body=str(response.body)[:200])
-        return None
+            logger.warning("slack webhook refused", status=response.status_code,
+                           body=log_value(str(response.body), 200))
+            return None
+        return WEBHOOK_REF
 
     def update(self, ref: MessageRef, text: str) -> bool:
         return False

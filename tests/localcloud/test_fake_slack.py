@@ -207,3 +207,29 @@ def test_stopping_frees_the_port(slack):
     slack.stop()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_a_post_to_a_channel_the_bot_was_not_invited_to_is_not_in_channel():
+    with FakeSlack(Scenario(), channels=["deploys", "random"], members=["#deploys"]) as slack:
+        client = WebClient(token=TOKEN, base_url=slack.base_url)
+        assert client.chat_postMessage(channel="#deploys", text="invited")["ok"]
+        assert client.chat_postMessage(channel=slack.channel_id("deploys"), text="by id")["ok"]
+        with pytest.raises(SlackApiError) as raised:
+            client.chat_postMessage(channel="#random", text="not invited")
+        assert raised.value.response["error"] == "not_in_channel"
+        with pytest.raises(SlackApiError, match="channel_not_found"):  # a channel that does not exist comes first
+            client.chat_postMessage(channel="#nowhere", text="x")
+        assert [m["text"] for m in slack.messages] == ["invited", "by id"]
+
+
+def test_a_token_without_chat_write_gets_missing_scope_with_what_was_needed_and_provided():
+    with FakeSlack(Scenario(), scopes=["incoming-webhook", "files:write"]) as slack:
+        client = WebClient(token=TOKEN, base_url=slack.base_url)
+        for call in (lambda: client.chat_postMessage(channel="#deploys", text="x"),
+                     lambda: client.chat_update(channel="#deploys", ts="1.000001", text="x")):
+            with pytest.raises(SlackApiError) as raised:
+                call()
+            answer = raised.value.response
+            assert (answer["error"], answer["needed"], answer["provided"]) == (
+                "missing_scope", "chat:write", "incoming-webhook,files:write")
+        assert slack.messages == []
