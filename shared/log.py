@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from shared.text import log_value
+
 LABELS_KEY = "logging.googleapis.com/labels"
 TRACE_KEY = "logging.googleapis.com/trace"
 SECRET_ENV = ("GITHUB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_WEBHOOK_URL")
@@ -34,18 +36,27 @@ def _mask(text: str) -> str:
     return text
 
 
+MAX_FIELD = 2000  # a field from outside (a reason, an answer's body) never makes a long log line
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_FIELD:
+        return log_value(value, MAX_FIELD)
+    return value
+
+
 class Logger:
     def __init__(self, labels: dict[str, str] | None = None, trace: str | None = None) -> None:
         self.labels = dict(labels or {})
         self.trace = trace
 
     def bind(self, trace: str | None = None, **labels: Any) -> "Logger":
-        merged = {**self.labels, **{k: str(v) for k, v in labels.items() if v is not None}}
+        merged = {**self.labels, **{k: log_value(str(v), 200) for k, v in labels.items() if v is not None}}
         return Logger(merged, trace or self.trace)
 
     def log(self, severity: str, message: str, **fields: Any) -> None:
         entry: dict[str, Any] = {"severity": severity, "message": message, "time": time.time()}
-        entry.update(fields)
+        entry.update({key: _bounded(value) for key, value in fields.items()})
         if self.labels:
             entry[LABELS_KEY] = self.labels
         if self.trace:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from shared.release import Release
+from shared.text import link, outside
 
 EMOJI = {
     "building": ":hammer:", "migrating": ":card_file_box:", "deploying": ":rocket:", "publishing": ":globe_with_meridians:",
@@ -25,11 +26,13 @@ def root_text(release: Release, now: float) -> str:
     emoji = EMOJI.get(release.state, "")
     ended_at = release.history[-1][1] if release.state in ("live", "failed", "rolled_back", "superseded") else now
     waiting = " (waiting for the release in flight)" if release.waiting else ""
+    attempt = f" (attempt {release.attempt})" if release.attempt > 1 else ""
     lines = [
-        f"{emoji} *{release.tag}* · {release.state}{waiting} · {duration(ended_at - release.created_at)}",
-        f"commit `{release.commit[:12]}` pushed by {release.pushed_by}"
-        + (f" · <{release.log_url}|build log>" if release.log_url else ""),
+        f"{emoji} *{outside(release.tag, 120)}*{attempt} · {release.state}{waiting} · "
+        f"{duration(ended_at - release.created_at)}",
+        f"commit `{outside(release.commit[:12], 12)}` pushed by {outside(release.pushed_by, 80)}"
+        + (f" · {link(release.log_url, 'build log')}" if link(release.log_url, "build log") else ""),
     ]
     if release.error:
-        lines.append(f"reason: {release.error}")
+        lines.append(f"reason: {outside(release.error, 1500)}")
     return "\n".join(lines)

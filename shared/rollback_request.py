@@ -21,6 +21,7 @@ from typing import Any
 
 from shared.config import RollbackConfig
 from shared.errors import InputError
+from shared.text import cut
 
 PREVIOUS = "previous"
 MANUAL, WATCHDOG, ALERT = "manual", "watchdog", "alert"
@@ -138,6 +139,9 @@ def parse_rollback_message(data: bytes, attributes: Mapping[str, str]) -> Rollba
     return _parse_request(body, attributes)
 
 
+MAX_REASON, MAX_NAME, MAX_TAG = 500, 80, 200  # outside text is cut where it comes in, so no log line or post is long
+
+
 def _parse_request(body: dict[str, Any], attributes: Mapping[str, str]) -> RollbackRequest:
     if "to" not in body:
         raise InputError('rollback request: "to" is missing; expected "previous" or a tag')
@@ -152,8 +156,11 @@ def _parse_request(body: dict[str, Any], attributes: Mapping[str, str]) -> Rollb
         if not isinstance(from_tag, str) or not from_tag.strip():
             raise InputError(f'rollback request "from": expected a tag or null, found {_describe(from_tag)}')
         from_tag = from_tag.strip()
-    reason = _optional_string(body, "reason") or "no reason given"
-    requested_by = _optional_string(body, "requested_by") or (attributes.get("requested_by") or "").strip() or "unknown"
+    reason = cut(_optional_string(body, "reason") or "no reason given", MAX_REASON)
+    requested_by = cut(_optional_string(body, "requested_by") or (attributes.get("requested_by") or "").strip()
+                       or "unknown", MAX_NAME)
+    if len(to) > MAX_TAG or (from_tag is not None and len(from_tag) > MAX_TAG):
+        raise InputError(f'rollback request: a tag is at most {MAX_TAG} characters, found {len(to)}')
     trigger = body.get("trigger", MANUAL)
     if trigger not in TRIGGERS:
         raise InputError(f'rollback request "trigger": expected one of {", ".join(TRIGGERS)}, found {_describe(trigger)}')

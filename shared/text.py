@@ -55,3 +55,17 @@ def log_value(text: str, limit: int = 500) -> str:
 def _entity_length(escaped: str, at: int) -> int:
     """The length of the entity starting at `at` in an escaped text (`&amp;` or `&lt;` / `&gt;`)."""
     return 5 if escaped.startswith("&amp;", at) else 4
+
+
+def outside(value: object, limit: int = 300) -> str:
+    """A value from outside (a tag, a name, a reason, an error that quotes an answer) as it may appear inside one of
+    tagship's own messages: escaped for mrkdwn and cut to `limit`."""
+    return mrkdwn(str(value), limit)
+
+
+def link(url: str, label: str) -> str:
+    """A Slack link to `url` shown as `label` (our own words), or nothing when `url` is not a plain http(s) URL:
+    a `|`, `<`, `>` or space in it could forge another link or label."""
+    if not url.startswith(("https://", "http://")) or any(ch in url for ch in "|<> \n\t") or len(url) > 2000:
+        return ""
+    return f"<{url.replace('&', '&amp;')}|{label}>"

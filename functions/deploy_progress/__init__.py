@@ -19,6 +19,7 @@ from shared.wiring import Services
 
 from functions.deploy_progress.pipeline import Pipeline
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
+from shared.text import link
 
 DRIVE = "drive"
 
@@ -89,7 +90,7 @@ def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str,
         )
         if failed is not None and failed.state == FAILED_STATE and failed.error == reason:
             log.error("build failed; nothing deployed", status=read.status)
-            reply(services, failed, f":x: Build {read.status.lower()}; nothing was deployed. <{read.log_url}|build log>")
+            reply(services, failed, f":x: Build {read.status.lower()}; nothing was deployed. {link(read.log_url, 'build log')}")
             refresh_root(services, failed)
         return "build failed"
     if verdict.action == PROGRESS:

@@ -21,6 +21,7 @@ from shared.release import (
 from shared.state import Pointer
 from shared.thread import reply
 from shared.unit_move import copy_frontend, frontend_prefix, snapshot_baseline
+from shared.text import outside
 from functions.deploy_progress.attempt import Attempt, HandOver, _Abandoned
 
 
@@ -242,4 +243,4 @@ class Steps(Attempt):
         release = self._move(LIVE)
         went_live = release.at(LIVE)
         total = went_live - release.created_at if went_live is not None else 0.0
-        reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {previous_live or 'the pre-tagship revisions'}.")
+        reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {outside(previous_live or 'the pre-tagship revisions', 120)}.")

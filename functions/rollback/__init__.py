@@ -23,6 +23,7 @@ from shared.state import BUSY, ROLLBACK_HOLDER, Pointer
 from shared.thread import refresh_root, reply
 from shared.unit_move import frontend_prefix, move_unit
 from shared.wiring import Services
+from shared.text import link, outside
 
 LEASE_SECONDS = 300.0
 LEASE_WAIT_SECONDS = 10.0  # a rollback takes well under this; waiting here beats Pub/Sub's redelivery backoff
@@ -54,7 +55,8 @@ def _from_incident(services: Services, notice: IncidentNotice, log: Logger) -> R
     if notice.state != "open" or not trigger:
         verb = "closed" if notice.state == "closed" else "opened"
         note = "" if trigger or notice.state == "closed" else " (this policy is not a rollback trigger)"
-        services.notifier.post(f":rotating_light: Incident {verb}: {notice.policy_name}: {notice.summary}{note} <{notice.url}|incident>")
+        services.notifier.post(f":rotating_light: Incident {verb}: {outside(notice.policy_name, 200)}: {outside(notice.summary, 500)}{note} "
+                               f"{link(notice.url, 'incident')}")
         log.info("incident reported", state=notice.state, rollback_trigger=trigger)
         return None
     pointer = services.store.pointer()
@@ -123,7 +125,8 @@ class Rollback:
         """Once per request: a failed rollback is the one thing the channel must hear of."""
         if self.store.mark_once("rollback-failure", self.message_id or self.owner, {"error": str(error)[:500]}):
             self.log.error("rollback failed", error=str(error), what=what)
-            self.s.notifier.post(f":x: Rollback failed ({self.request.trigger}, by {self.request.requested_by}): {error}; {what}.")
+            self.s.notifier.post(f":x: Rollback failed ({self.request.trigger}, by {outside(self.request.requested_by, 80)}): "
+                                 f"{outside(error, 500)}; {what}.")
 
     def _end(self, hand_back: Any = None) -> None:
         if hand_back is not None:
@@ -164,7 +167,8 @@ class Rollback:
                              releases=self._facts({wanted} if wanted else set()))
         if not isinstance(plan, RollbackPlan):
             self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag)
-            self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {request.requested_by}): {plan.reason}")
+            self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {outside(request.requested_by, 80)}): "
+                                 f"{outside(plan.reason, 500)}")
             return f"refused: {plan.reason}"
         log = self.log.bind(tag=plan.from_tag)
         if displaced is not None:
@@ -189,10 +193,11 @@ class Rollback:
         took = self.s.clock() - started
         log.warning("rolled back", to=plan.to_tag, reason=plan.reason, requested_by=plan.requested_by, seconds=round(took, 3))
         verb = "Rolled back" if _went_live_before(target, bad) else "Rolled forward"
-        text = (f":rewind: *{verb}* {plan.from_tag} → {plan.to_tag} (API, worker and frontend) in {duration(took)}\n"
-                f"why: {plan.reason}\nby: {plan.requested_by} ({plan.trigger})")
+        old, new = outside(plan.from_tag, 120), outside(plan.to_tag, 120)
+        text = (f":rewind: *{verb}* {old} → {new} (API, worker and frontend) in {duration(took)}\n"
+                f"why: {outside(plan.reason, 500)}\nby: {outside(plan.requested_by, 80)} ({plan.trigger})")
         if bad.steps.get("migrate"):
-            text += (f"\n:warning: {plan.from_tag} ran migrations: the schema stays migrated, so {plan.to_tag}'s code "
+            text += (f"\n:warning: {old} ran migrations: the schema stays migrated, so {new}'s code "
                      "must stay compatible with it.")
         reply(self.s, bad, text)
         refresh_root(self.s, bad)
@@ -206,7 +211,7 @@ class Rollback:
         stopped = self.store.update_release(tag, lambda r: None if r.ended or r.state == LIVE else r.move(FAILED, now, error=reason))
         if stopped is not None and stopped.state == FAILED and stopped.error == reason:
             self.log.bind(tag=tag).warning("deploy stopped: a rollback took over", reason=reason)
-            reply(self.s, stopped, f":octagonal_sign: {reason}; this release will not continue.")
+            reply(self.s, stopped, f":octagonal_sign: {outside(reason)}; this release will not continue.")
             refresh_root(self.s, stopped)
 
     def _apply(self, target: Release) -> None:

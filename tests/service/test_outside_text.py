@@ -1,0 +1,51 @@
+"""Text from outside reaches Slack escaped and cut, and the log bounded: a reason, a name, an error that quotes an
+answer, a build log URL, a tag."""
+from __future__ import annotations
+
+import io
+import json
+
+from functions import rollback
+from functions.deploy_progress.pipeline import Pipeline
+from shared import log
+from shared.log import logger
+from shared.messages import root_text
+from shared.release import new_release
+from tests.service.fakes import World
+
+HOSTILE = "<!channel> <https://evil.example|click here> & <@U123>"
+
+
+def live_twice(world: World) -> None:
+    for tag in ("v1.0.0", "v1.1.0"):
+        world.built(tag)
+        assert Pipeline(world.services, tag, f"m-{tag}", logger).drive() == "live"
+
+
+def test_a_rollback_reason_and_name_reach_slack_escaped_and_a_huge_reason_is_cut_everywhere():
+    world = World()
+    live_twice(world)
+    stream = io.StringIO()
+    log.set_stream(stream)
+    try:
+        request = {"to": "previous", "from": "v1.1.0", "reason": HOSTILE + "x" * 5_000_000, "requested_by": "<!here>"}
+        rollback.handle(world.services, json.dumps(request).encode(), {}, "r1", logger)
+    finally:
+        log.set_stream(None)
+    [told] = [text for text, _ in world.notifier.posts if "Rolled back" in text]
+    assert "<!channel>" not in told and "<https://evil" not in told and "<!here>" not in told
+    assert "&lt;!channel&gt;" in told and "&lt;!here&gt;" in told
+    assert len(told) < 1500
+    assert max(len(line) for line in stream.getvalue().splitlines()) < 10_000
+    assert len(world.store.release("v1.1.0")[0].error) < 700
+
+
+def test_a_root_message_escapes_the_pusher_the_error_and_refuses_a_forged_build_log_link():
+    release = new_release("v1.0.0", "c0ffee", "<!everyone>", "d1", 0.0).but(
+        error="Smoke test failed: /api/health answered 500: <https://evil|fix here>",
+        log_url="https://console.cloud.google.com/x|forged>")
+    text = root_text(release, 10.0)
+    assert "<!everyone>" not in text and "&lt;!everyone&gt;" in text
+    assert "<https://evil" not in text and "build log" not in text
+    good = root_text(release.but(log_url="https://console.cloud.google.com/cloud-build/builds/1?project=2&x=1"), 10.0)
+    assert "<https://console.cloud.google.com/cloud-build/builds/1?project=2&amp;x=1|build log>" in good
