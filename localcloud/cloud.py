@@ -38,7 +38,7 @@ FAST = {
     "deploy": {"smoke_timeout_seconds": 3.0, "smoke_interval_seconds": 0.1, "bake_seconds": 0.6,
                "probe_interval_seconds": 0.2, "probe_timeout_seconds": 2.0, "lease_seconds": 120},
     "watchdog": {"consecutive_failures": 2, "min_requests": 20, "window_seconds": 60, "bake_window_seconds": 600.0,
-                 "reminder_seconds": 30.0},
+                 "reminder_seconds": 30.0, "metrics_lag_seconds": 1.0},
     "slack": {"timeout_seconds": 2.0},
 }
 
@@ -133,7 +133,8 @@ class LocalCloud:
         self.router.start()
         self._stack.callback(self.router.stop)
         self.fake_run.router_base_url = self.router.base_url
-        self.monitoring = FakeMonitoring(self.scenario, self.router, project=self.project)
+        self.monitoring = FakeMonitoring(self.scenario, self.router, project=self.project,
+                                         ingestion_lag=FAST["watchdog"]["metrics_lag_seconds"])
         self.fake_build = FakeCloudBuild(self.scenario, self.operations, project=self.project,
                                          publish=self._publish_build, on_success=self._upload_frontend_build)
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=16))

@@ -115,7 +115,8 @@ class TrafficFigures:
 
 
 class Metrics(Protocol):
-    def figures(self, service: str, window_seconds: int, revision: str | None = None) -> TrafficFigures: ...
+    def figures(self, service: str, window_seconds: int, revision: str | None = None,
+                lag_seconds: float = 0.0) -> TrafficFigures: ...
 
 
 @dataclass(frozen=True)

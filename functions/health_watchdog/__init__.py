@@ -24,9 +24,10 @@ _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
 def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger,
            published_at: float | None = None) -> str:
     config = services.config
+    revision = _live_revision(services, log)
     with ThreadPoolExecutor(max_workers=4) as pool:
         probes_future = pool.submit(probe_all, services)
-        metrics_future = pool.submit(read_metrics, services, log)
+        metrics_future = pool.submit(read_metrics, services, log, revision)
         probes, metrics = probes_future.result(), metrics_future.result()
     diagnosis = diagnose(probes, metrics, config.watchdog)
     store = services.store
@@ -151,14 +152,28 @@ def _components(status: int, body: bytes) -> str:
     return f"answered {status}"
 
 
-def read_metrics(services: Services, log: Logger) -> MetricsReading | None:
+def read_metrics(services: Services, log: Logger, revision: str | None = None) -> MetricsReading | None:
+    """The live release's own figures (its API revision's, so a window that began before it went live counts only
+    its requests, and too few of them is no verdict), in a window that ends Monitoring's ingestion lag ago."""
     config = services.config
     try:
-        figures = services.metrics.figures(config.api.service, config.watchdog.window_seconds)
+        figures = services.metrics.figures(config.api.service, config.watchdog.window_seconds, revision,
+                                           lag_seconds=config.watchdog.metrics_lag_seconds)
     except TagshipError as error:
         log.warning("Monitoring unreadable; judging on probes only", error=str(error))
         return None
     return MetricsReading(figures.requests, figures.error_ratio, figures.p95_latency_ms)
+
+
+def _live_revision(services: Services, log: Logger) -> str | None:
+    """The live release's API revision, or None (before tagship, or unreadable: the service's figures then)."""
+    try:
+        live = services.store.pointer().live
+    except TagshipError as error:
+        log.warning("pointer unreadable; judging the whole service", error=str(error)[:200])
+        return None
+    found = _release_or_none(services, live, log) if live else None
+    return found[0].revisions.get("api") if found else None
 
 
 def _release_or_none(services: Services, tag: str, log: Logger) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 from shared import clients
 from shared.errors import from_google
+from shared.core.distribution import exponential_bounds, linear_bounds, percentile_of_buckets
 from shared.ports import Metrics, TrafficFigures
 
 __all__ = ["GoogleMetrics", "Metrics", "TrafficFigures"]
@@ -27,13 +28,14 @@ class GoogleMetrics:
             text += f' AND resource.labels.revision_name = "{revision}"'
         return text
 
-    def _series(self, metric: str, service: str, revision: str | None, window: int, aggregation: Any) -> list[Any]:
+    def _series(self, metric: str, service: str, revision: str | None, window: int, aggregation: Any,
+                lag_seconds: float = 0.0) -> list[Any]:
+        """The window ends `lag_seconds` ago: Cloud Run's request metrics reach Monitoring minutes late, and a
+        window that ends now would judge a partly filled last stretch as if traffic had stopped."""
         from google.cloud import monitoring_v3
 
-        now = time.time()
-        interval = monitoring_v3.TimeInterval(
-            end_time={"seconds": int(now) + 1}, start_time={"seconds": int(now - window)}
-        )
+        end = int(time.time() - lag_seconds) + 1
+        interval = monitoring_v3.TimeInterval(end_time={"seconds": end}, start_time={"seconds": end - 1 - window})
         try:
             return list(
                 clients.metrics().list_time_series(
@@ -49,7 +51,8 @@ class GoogleMetrics:
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"reading {metric} of {service}") from error
 
-    def figures(self, service: str, window_seconds: int, revision: str | None = None) -> TrafficFigures:
+    def figures(self, service: str, window_seconds: int, revision: str | None = None,
+                lag_seconds: float = 0.0) -> TrafficFigures:
         from google.cloud import monitoring_v3
 
         aligner = monitoring_v3.Aggregation.Aligner
@@ -64,6 +67,7 @@ class GoogleMetrics:
                 cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
                 group_by_fields=["metric.labels.response_code_class"],
             ),
+            lag_seconds,
         )
         by_class: dict[str, int] = {}
         for series in counts:
@@ -74,11 +78,44 @@ class GoogleMetrics:
             service,
             revision,
             window_seconds,
-            monitoring_v3.Aggregation(
+            monitoring_v3.Aggregation(  # one pooled distribution: never the largest of per-series p95s
                 alignment_period={"seconds": window_seconds},
-                per_series_aligner=aligner.ALIGN_PERCENTILE_95,
-                cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_MAX,
+                per_series_aligner=aligner.ALIGN_DELTA,
+                cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
             ),
+            lag_seconds,
         )
-        p95 = [p.value.double_value for series in latencies for p in series.points]
-        return TrafficFigures(requests=sum(by_class.values()), by_class=by_class, p95_latency_ms=max(p95) if p95 else None)
+        return TrafficFigures(requests=sum(by_class.values()), by_class=by_class, p95_latency_ms=_pooled_p95(latencies))
+
+
+def _bounds(options: Any) -> list[float]:
+    if options.exponential_buckets.num_finite_buckets:
+        e = options.exponential_buckets
+        return exponential_bounds(e.num_finite_buckets, e.growth_factor, e.scale)
+    if options.linear_buckets.num_finite_buckets:
+        lin = options.linear_buckets
+        return linear_bounds(lin.num_finite_buckets, lin.width, lin.offset)
+    return list(options.explicit_buckets.bounds)
+
+
+def _pooled_p95(series: list[Any]) -> float | None:
+    """The p95 of every latency point's distribution summed bucket by bucket."""
+    counts: list[int] = []
+    bounds: list[float] = []
+    low, high = None, None
+    for one in series:
+        for point in one.points:
+            dist = point.value.distribution_value
+            if not dist.count:
+                continue
+            bounds = bounds or _bounds(dist.bucket_options)
+            for index, count in enumerate(dist.bucket_counts):
+                if index >= len(counts):
+                    counts.append(0)
+                counts[index] += int(count)
+            if dist.range.max or dist.range.min:
+                low = dist.range.min if low is None else min(low, dist.range.min)
+                high = dist.range.max if high is None else max(high, dist.range.max)
+    if not counts or not bounds:
+        return None
+    return percentile_of_buckets(bounds, counts, 95, low=low or 0.0, high=high)

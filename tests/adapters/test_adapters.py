@@ -214,8 +214,11 @@ def test_slack_errors_are_logged_never_raised(cloud):
 
 def test_the_incoming_webhook_posts_without_threads(cloud):
     notifier = SlackWebhookNotifier(cloud.slack.webhook_url, 2.0)
-    assert notifier.post("via webhook") is None
-    assert any(m["text"] == "via webhook" for m in cloud.slack.messages)
+    ref = notifier.post("via webhook")
+    assert ref is not None and notifier.post("a reply", thread=ref) is not None  # posted on its own, unthreaded
+    texts = [m["text"] for m in cloud.slack.messages]
+    assert "via webhook" in texts and "a reply" in texts
+    assert all(not m.get("thread_ts") for m in cloud.slack.messages)
 
 
 def test_no_slack_secret_gives_the_null_notifier():

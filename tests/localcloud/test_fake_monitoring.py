@@ -210,3 +210,12 @@ def test_an_injected_fault_surfaces_as_the_matching_exception(local: LocalRun) -
     with pytest.raises(exceptions.ServiceUnavailable):
         list(local.metrics.list_time_series(request=request, retry=None))
     assert list(local.metrics.list_time_series(request=request)) == []  # the fault fired once
+
+
+def test_requests_younger_than_the_ingestion_lag_are_not_answered_for_yet(local: LocalRun) -> None:
+    serve(local, requests_count=5)
+    local.monitoring.ingestion_lag = 3600.0  # none of them is an hour old
+    late = sum(p.value.int64_value for s in list_series(local, REQUEST_COUNT, by_class()) for p in s.points)
+    local.monitoring.ingestion_lag = 0.0
+    now = sum(p.value.int64_value for s in list_series(local, REQUEST_COUNT, by_class()) for p in s.points)
+    assert (late, now) == (0, 5)

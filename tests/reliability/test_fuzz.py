@@ -65,7 +65,8 @@ class FakeBuilds:
 
 
 class FakeMetrics:
-    def figures(self, service: str, window_seconds: int, revision: str | None = None) -> TrafficFigures:
+    def figures(self, service: str, window_seconds: int, revision: str | None = None,
+                lag_seconds: float = 0.0) -> TrafficFigures:
         return TrafficFigures(0, {}, None)
 
 
