@@ -177,7 +177,7 @@ def _setup(config: Any, args: Any) -> int:
     from pathlib import Path
 
     from shared import config as config_module
-    from shared.install_plan import POLICY_FILE, WEBHOOK_SECRET, alert_policy, config_in_source, plan
+    from shared.install_plan import POLICY_FILE, WEBHOOK_SECRET, alert_policy, config_in_source, notes, plan
 
     chosen = args.config or os.environ.get(config_module.CONFIG_ENV) or config_module.DEFAULT_PATH
     try:
@@ -218,6 +218,8 @@ def _setup(config: Any, args: Any) -> int:
     print(f"#   Payload URL: https://{config.project.region}-{config.project.id}.cloudfunctions.net/tagship-deploy-on-tag")
     print("#   Content type: application/json; events: just the push event")
     print(f"#   Secret: the value you stored with: gcloud secrets versions add {WEBHOOK_SECRET} --data-file=-")
+    for note in notes(config):
+        print(f"# Note, {note}")
     print("# And invite the Slack bot to the channel (/invite @your-bot in "
           f"{config.slack.channel}): a bot that is not in it cannot post there.")
     return 0

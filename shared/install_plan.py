@@ -270,6 +270,11 @@ def plan(config: Config, source_dir: str = ".", config_path: str = "tagship.toml
               "--uniform-bucket-level-access", *p),
              check=("gcloud", "storage", "buckets", "describe", f"gs://{config.state.bucket}", *p)),
     ]
+    steps.append(Step(
+        f"frontend bucket gs://{config.frontend.bucket}: index.html as its main page and for every unknown path",
+        ("gcloud", "storage", "buckets", "update", f"gs://{config.frontend.bucket}", "--web-main-page-suffix",
+         "index.html", "--web-error-page", "index.html", *p),
+        reason="a bucket served by a CNAME answers its website configuration; the single-page app routes the rest"))
     topics = config.topics
     for topic in (topics.builds, topics.progress, topics.health, topics.rollback):
         steps.append(Step(f"topic {topic}", ("gcloud", "pubsub", "topics", "create", topic, *p),
@@ -344,6 +349,35 @@ POLICY_FILE = "tagship-alert-policy.json"
 
 def api_host(config: Config) -> str:
     return config.api.url.split("//", 1)[-1].split("/", 1)[0]
+
+
+def frontend_host(config: Config) -> str:
+    return config.frontend.url.split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+
+
+def notes(config: Config) -> list[str]:
+    """What setup cannot do for the team but the install needs, said after the commands (pure)."""
+    said = []
+    host = frontend_host(config)
+    if host and host != config.frontend.bucket.lower():
+        said.append(
+            f"frontend: the bucket {config.frontend.bucket} is not named for {host}. Behind Cloudflare with a CNAME to "
+            f"c.storage.googleapis.com, Cloud Storage serves the bucket named exactly {host} and no other: name the "
+            "bucket for the domain (frontend.bucket = \"" + host + "\"), or serve it through a load balancer.")
+    if config.worker.kind == "service":
+        said.append(
+            f"worker: {config.worker.service} is a Cloud Run service. A Celery worker listens on no port and, with CPU "
+            "throttled outside requests, processes nothing while idle: deploy it with --no-cpu-throttling and "
+            "--min-instances 1, and have its container answer on $PORT (for example a small health server beside "
+            "celery). A Cloud Run worker pool (worker.kind = \"pool\") needs neither.")
+    else:
+        said.append(
+            f"worker: {config.worker.service} is a Cloud Run worker pool (gcloud beta run worker-pools deploy): no port, "
+            "no request-driven CPU; tagship moves its instance split to each release's revision.")
+    if not config.api.container or not config.worker.container:
+        said.append("containers: when a service has sidecars, name the app's container (api.container, "
+                    "worker.container): tagship never assumes it is the first.")
+    return said
 
 
 def lookups(steps: list[Step]) -> list[Lookup]:

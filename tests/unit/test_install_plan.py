@@ -5,7 +5,7 @@ import pytest
 
 from shared import config
 from shared.errors import ConfigError
-from shared.install_plan import (CHANNEL, PROJECT_NUMBER, alert_policy, config_in_source, lookups, plan,
+from shared.install_plan import (CHANNEL, PROJECT_NUMBER, alert_policy, config_in_source, lookups, notes, plan,
                                   runtime_accounts)
 
 def test_names_come_from_the_config_so_they_never_drift():
@@ -149,3 +149,30 @@ def test_a_looked_up_value_is_a_shell_variable_when_printed_and_the_value_when_a
         resolved = step.resolved(values)
         assert not resolved.needs and all("{" not in arg or "expression=" in arg for arg in resolved.command)
     assert lookups(steps)[0].shell().startswith('PROJECT_NUMBER="$(gcloud projects describe botbalance-prod')
+
+
+@pytest.mark.parametrize(
+    "frontend, warned",
+    [({"bucket": "app.botbalance.io", "url": "https://app.botbalance.io"}, False),
+     ({"bucket": "botbalance-frontend", "url": "https://app.botbalance.io"}, True),
+     ({"bucket": "app.botbalance.io", "url": "https://App.Botbalance.io:443/"}, False)],
+    ids=["a bucket named for the domain is served by the CNAME", "another name is said, with the name to use",
+         "the host is compared without case or port"],
+)
+def test_setup_says_when_the_frontend_bucket_is_not_named_for_its_domain(frontend, warned):
+    said = notes(config.load().replace(frontend=frontend))
+    assert any("is not named for app.botbalance.io" in note for note in said) is warned
+
+
+def test_the_frontend_bucket_gets_its_website_main_page_and_error_page():
+    [step] = [s for s in plan(config.load()) if "--web-main-page-suffix" in s.command]
+    assert "gs://botbalance-frontend" in step.command and step.command[step.command.index("--web-error-page") + 1] == "index.html"
+
+
+@pytest.mark.parametrize(
+    "kind, says",
+    [("service", "--no-cpu-throttling"), ("pool", "worker pool")],
+    ids=["a worker service is told what Celery needs there", "a worker pool is said to need none of it"],
+)
+def test_setup_says_what_the_workers_shape_needs(kind, says):
+    assert any(says in note for note in notes(config.load().replace(worker={"kind": kind})) if note.startswith("worker"))
