@@ -135,7 +135,11 @@ def _on_event(name: str, cloud_event: Any, handle: Callable[..., str]) -> None:
         log.warning("malformed event acknowledged", reason=str(error))
         return
     log = log.bind(message_id=message_id or None)
-    svc = services()  # a ConfigError raises: the message is kept until the config is fixed
+    try:
+        svc = services()
+    except ConfigError as error:  # one line naming the key; raised, so the message is kept until the config is fixed
+        log.error("config invalid", error=str(error))
+        raise
     try:
         with deadline.within(deadline.usable(deadline.function_timeout())):
             outcome = handle(svc, data, attributes, message_id, log, published_at=published_at(cloud_event.data))

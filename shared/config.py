@@ -39,7 +39,7 @@ _ACCOUNT = (r"^([a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.
 @dataclass(frozen=True)
 class ProjectConfig:
     id: str = _f("Google Cloud project id", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-    region: str = _f("Region of Cloud Run, the functions and the job", pattern=r"^[a-z]+-[a-z]+\d$")
+    region: str = _f("Region of Cloud Run, the functions and the job", pattern=r"^[a-z]+-[a-z]+[0-9]{1,2}$")
 
 
 @dataclass(frozen=True)
@@ -272,6 +272,9 @@ def _section(name: str, cls: type, raw: Any) -> Any:
                 raise ConfigError(f"{key}: required key is missing ({f.metadata.get('doc', '')})")
             continue
         values[f.name] = _convert(key, raw[f.name], hints[f.name], dict(f.metadata))
+        if isinstance(values[f.name], str) and not values[f.name].strip() and f.default != "":
+            # an empty value where one is needed (an empty tag pattern would match every tag)
+            raise ConfigError(f"{key}: expected a value, found an empty string ({f.metadata.get('doc', '')})")
     return cls(**values)
 
 

@@ -16,7 +16,7 @@ from shared.log import Logger
 from shared.messages import duration
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
-    PREVIOUS, IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger,
+    NOT_LIVE, PREVIOUS, IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger,
     parse_rollback_message, plan_rollback,
 )
 from shared.state import BUSY, ROLLBACK_HOLDER, Pointer
@@ -166,9 +166,11 @@ class Rollback:
         plan = plan_rollback(request, live=pointer.live, previous=pointer.previous,
                              releases=self._facts({wanted} if wanted else set()))
         if not isinstance(plan, RollbackPlan):
-            self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag)
-            self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by {outside(request.requested_by, 80)}): "
-                                 f"{outside(plan.reason, 500)}")
+            self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag,
+                             kind=plan.kind)
+            if plan.kind != NOT_LIVE:  # about a release no longer live: the rollback it asks for happened; log only
+                self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by "
+                                     f"{outside(request.requested_by, 80)}): {outside(plan.reason, 500)}")
             return f"refused: {plan.reason}"
         log = self.log.bind(tag=plan.from_tag)
         if displaced is not None:

@@ -37,11 +37,16 @@ def test_the_example_config_loads():
         (lambda r: r["rollback"].update(automatic="yes"), "rollback.automatic: expected true or false"),
         (lambda r: r["watchdog"].update(max_error_ratio=float("nan")), "watchdog.max_error_ratio: expected a finite number"),
         (lambda r: r["deploy"].update(bake_seconds=float("inf")), "deploy.bake_seconds: expected a finite number"),
+        (lambda r: r["github"].update(tag_pattern=""), "github.tag_pattern: expected a value, found an empty string"),
+        (lambda r: r.setdefault("topics", {}).update(rollback=" "), "topics.rollback: expected a value"),
+        (lambda r: r["slack"].update(channel=""), "slack.channel: expected a value"),
+        (lambda r: r["build"].update(image=""), "build.image: expected a value"),
     ],
     ids=["a missing key is named", "a wrong type says what was found", "a number above its maximum",
          "a pattern mismatch", "a broken regular expression", "an empty command", "a misspelt key",
          "a missing section", "an unknown section", "a string for a boolean", "nan is not a number here",
-         "nor is infinity"],
+         "nor is infinity", "an empty tag pattern would match every tag", "a blank topic", "an empty channel",
+         "an empty image"],
 )
 def test_config_errors_name_the_key_and_what_was_found(change, message):
     data = raw()
@@ -89,3 +94,11 @@ def test_the_readme_configuration_reference_is_the_one_the_schema_generates():
     readme = (EXAMPLE.parent / "README.md").read_text()
     section = readme.split("<!-- config-reference:start -->\n", 1)[1].split("\n<!-- config-reference:end -->", 1)[0]
     assert section.strip() == config_reference().strip()
+
+
+@pytest.mark.parametrize("region", ["europe-west10", "us-central1", "asia-southeast1", "me-central2"],
+                         ids=["a two-digit region", "us-central1", "asia-southeast1", "me-central2"])
+def test_real_regions_are_accepted(region):
+    data = raw()
+    data["project"]["region"] = region
+    assert config.parse(data).project.region == region
