@@ -231,7 +231,7 @@ SMALL_RECORDS = ("pointer.json", "lease.json", "queue.json", "watchdog.json")
 def _corrupt_in(store: Any, name: str, data: Any) -> str | None:
     """What is wrong with record `name`, or None when it reads as its type."""
     from shared.errors import CorruptRecord, InputError
-    from shared.health import WatchdogState
+    from shared.core.watchdog import WatchdogState
     from shared.record_shape import LEASE_FIELDS, QUEUE_FIELDS, check_shape
     from shared.release import Release
     from shared.state import Pointer

@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
-from shared.health import MetricsReading, ProbeResult, WatchdogState, decide_watchdog, diagnose
+from shared.core.watchdog import WatchdogState, decide_watchdog
+from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
 from shared.core.queue import LeaseView, nudges
 from shared.release import LIVE, ROLLED_BACK

@@ -22,7 +22,7 @@ def repaired(name: str, data: Any, releases: list[Release], now: float, by: str)
     if name in FIXED:
         return dict(FIXED[name])
     if name == "watchdog.json":
-        from shared.health import WatchdogState
+        from shared.core.watchdog import WatchdogState
 
         return WatchdogState().to_dict()
     if name == "pointer.json":

@@ -11,16 +11,8 @@ import pytest
 
 from shared.config import WatchdogConfig
 from shared.errors import InputError
-from shared.health import (
-    Diagnosis,
-    MetricsReading,
-    ProbeResult,
-    Verdict,
-    WatchdogDecision,
-    WatchdogState,
-    decide_watchdog,
-    diagnose,
-)
+from shared.core.watchdog import WatchdogDecision, WatchdogState, decide_watchdog
+from shared.health import Diagnosis, MetricsReading, ProbeResult, Verdict, diagnose
 
 CONFIG = WatchdogConfig(
     bake_window_seconds=1800.0, consecutive_failures=3, max_error_ratio=0.05, max_p95_latency_ms=2000.0,
