@@ -175,13 +175,14 @@ def test_healthy_ticks_say_nothing_in_slack():
 
     with LocalCloud(latency={"build": 0.1}) as local:
         serve(local, ("v1.0.0", {}))
+        local.wait_for(lambda: any("Live in" in m["text"] for m in local.thread("v1.0.0")), 15, what="the deploy's last reply")
         before = len(local.slack.messages)
+        ticks = local.functions.invocations["health_watchdog"]
         for _ in range(3):
             local.tick_watchdog()
-        local.wait_for(lambda: (local.store().watchdog() or None) and local.store().watchdog().data.get("status") == "healthy",
-                       15, what="a healthy verdict")
-        time.sleep(0.5)
-        assert len(local.slack.messages) == before
+        local.wait_for(lambda: local.functions.invocations["health_watchdog"] >= ticks + 3, 15, what="three finished ticks")
+        assert (local.store().watchdog().data.get("status")) == "healthy"
+        assert [m["text"] for m in local.slack.messages[before:]] == []
 
 
 def test_outside_the_bake_window_the_watchdog_alerts_only_and_says_why():
