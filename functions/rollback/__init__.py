@@ -43,11 +43,14 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
             return "incident reported"
     else:
         request = message
-    return Rollback(services, request, message_id, log.bind(trigger=request.trigger), published_at).run()
+    # Pub/Sub names no publisher: who may ask is IAM on the topic, and what a request says of itself is a claim,
+    # logged as one and never consulted to decide what is allowed.
+    claims = log.bind(claimed_trigger=request.trigger, claimed_by=request.requested_by)
+    return Rollback(services, request, message_id, claims, published_at).run()
 
 
 def _from_incident(services: Services, notice: IncidentNotice, log: Logger) -> RollbackRequest | None:
-    log = log.bind(incident=notice.incident_id, policy=notice.policy_name, trigger="alert")
+    log = log.bind(incident=notice.incident_id, policy=notice.policy_name, claimed_trigger="alert")
     if not services.store.mark_once("incident", f"{notice.incident_id}-{notice.state}", {"policy": notice.policy_name}):
         log.info("incident already handled", state=notice.state)
         return None
@@ -193,7 +196,7 @@ class Rollback:
         # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
         self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
         took = self.s.clock() - started
-        log.warning("rolled back", to=plan.to_tag, reason=plan.reason, requested_by=plan.requested_by, seconds=round(took, 3))
+        log.warning("rolled back", to=plan.to_tag, reason=plan.reason, seconds=round(took, 3))
         verb = "Rolled back" if _went_live_before(target, bad) else "Rolled forward"
         old, new = outside(plan.from_tag, 120), outside(plan.to_tag, 120)
         text = (f":rewind: *{verb}* {old} → {new} (API, worker and frontend) in {duration(took)}\n"

@@ -389,8 +389,9 @@ RELEASES = {
 }
 
 
-def request(to: str = "previous", from_tag: str | None = None, trigger: str = "manual") -> RollbackRequest:
-    return RollbackRequest(to, from_tag, "checkout broken", "dana", trigger)
+def request(to: str = "previous", from_tag: str | None = None, trigger: str = "manual",
+            requested_by: str = "dana") -> RollbackRequest:
+    return RollbackRequest(to, from_tag, "checkout broken", requested_by, trigger)
 
 
 def plan(to: str, from_tag: str, trigger: str = "manual") -> RollbackPlan:
@@ -493,3 +494,30 @@ def test_three_triggers_about_one_release_make_one_rollback() -> None:
             live, previous = outcome.to_tag, None
     assert isinstance(outcomes[0], RollbackPlan)
     assert [o.kind for o in outcomes[1:] if isinstance(o, Refusal)] == [NOT_LIVE, NOT_LIVE]
+
+
+@pytest.mark.parametrize(
+    "live, previous, to, from_tag",
+    [
+        ("v1.2.0", "v1.0.0", "previous", None),
+        ("v1.2.0", "v1.0.0", "previous", "v1.1.0"),
+        ("v1.2.0", None, "previous", None),
+        ("v1.2.0", "v1.0.0", "v1.2.0", None),
+        (None, None, "previous", None),
+        ("v1.2.0", "v1.0.0", "v9.9.9", None),
+    ],
+    ids=["a plan", "a stale request", "no previous", "already live", "nothing live", "an unknown target"],
+)
+def test_who_claims_to_ask_changes_nothing_that_is_allowed(
+    live: str | None, previous: str | None, to: str, from_tag: str | None,
+) -> None:
+    """`trigger` and `requested_by` are what the publisher says of itself (Pub/Sub names no publisher): every
+    claim gets the same answer, only the words that report it differ."""
+    answers = set()
+    for trigger in ("manual", "watchdog", "alert"):
+        for by in ("health_watchdog", "someone", ""):
+            outcome = plan_rollback(request(to=to, from_tag=from_tag, trigger=trigger, requested_by=by), live=live,
+                                    previous=previous, releases=RELEASES)
+            answers.add((outcome.kind, outcome.reason) if isinstance(outcome, Refusal)
+                        else ("plan", outcome.from_tag, outcome.to_tag))
+    assert len(answers) == 1
