@@ -150,7 +150,7 @@ def _start(config: Any, args: Any) -> int:
     import re
     import uuid
 
-    from functions.deploy_on_tag import start_release
+    from shared.starting import start_release
     from shared.config import Secrets
     from shared.log import logger
     from shared.webhook import Start, tag_matches

@@ -10,12 +10,14 @@ answer away instead: an invocation that outlasts its timeout is answered 504, as
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from localcloud.http_server import LoopbackServer
+from shared.deadline import TIMEOUT_ENV
 
 TARGETS = {
     "deploy_on_tag": "http",
@@ -80,3 +82,21 @@ class FunctionsHost:
         if self._http is not None:
             self._http.stop()
             self._http = None
+
+
+def main() -> None:
+    """`python -m localcloud.functions_host`: the four targets in a process of their own, configured by the
+    environment alone (as a Cloud Run instance is), for a harness that kills the process outright. Prints
+    `serving <base URL>` once ready; the functions' JSON log lines go to stderr; runs until killed."""
+    import logging
+    import sys
+
+    logging.disable(logging.CRITICAL)  # Flask's tracebacks of provoked 500s; the functions' own lines still go out
+    host = FunctionsHost(timeout=float(os.environ.get(TIMEOUT_ENV, "540"))).start()
+    print(f"serving {host.base_url}", flush=True)
+    threading.Event().wait()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

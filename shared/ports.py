@@ -6,6 +6,7 @@ here imports a client library.
 """
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +27,9 @@ class RecordStore(Protocol):
     def create(self, name: str, data: dict[str, Any]) -> Record: ...
     def swap(self, name: str, data: dict[str, Any], generation: int) -> Record: ...
     def list(self, prefix: str) -> list[str]: ...
+    def changed_since(self, prefix: str, since: float) -> builtins.list[str]:
+        """The names under `prefix` last written at or after `since` (epoch seconds), from one listing."""
+        ...
 
 
 @dataclass(frozen=True)

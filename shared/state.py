@@ -18,11 +18,13 @@ from shared.errors import CorruptRecord, PreconditionFailed, TransientError
 from shared.log import logger
 from shared.ports import Record, RecordStore
 from shared.record_shape import LEASE_FIELDS, POINTER_FIELDS, QUEUE_FIELDS, check_shape
+from shared.core.start import start_lost
 from shared.release import Release
 
 POINTER, LEASE, QUEUE = "pointer.json", "lease.json", "queue.json"
 
 _CAS_ATTEMPTS = 8
+LOST_START_WINDOW = 3600.0  # a start lost longer ago than this is left to a person (`python main.py start`)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,22 @@ class StateStore:
     def releases(self) -> list[Release]:
         """Every readable release, oldest first; a corrupt record is logged and left out (see `corrupt()`)."""
         return self.releases_and_corrupt()[0]
+
+    def lost_starts(self, now: float, within: float = LOST_START_WINDOW) -> list[Release]:
+        """Releases whose start died between record and build (`start_lost`), among those written in the last
+        `within` seconds: one listing, and a read of only the recent records."""
+        found = []
+        for name in self.records.changed_since("releases/", now - within):
+            record = self.records.read(name)
+            if record is None:
+                continue
+            try:
+                release = Release.from_dict(record.data, name, record.generation)
+            except CorruptRecord:  # told where it is acted on; never restarted from
+                continue
+            if start_lost(release, now):
+                found.append(release)
+        return found
 
     def releases_and_corrupt(self) -> tuple[list[Release], list[CorruptRecord]]:
         found, corrupt = [], []

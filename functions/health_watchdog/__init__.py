@@ -16,6 +16,8 @@ from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
 from shared.core.queue import LeaseView, nudges
 from shared.release import LIVE, ROLLED_BACK
+from shared.starting import start_release
+from shared.webhook import Start
 from shared.thread import tell_corrupt, thread_of
 from shared.wiring import Services
 
@@ -96,6 +98,14 @@ def _nudge(services: Services, log: Logger) -> None:
                         expired_holder=lease.tag if lease else None)
     except TagshipError as error:  # the next tick tries again
         log.warning("could not check the deploy lease", error=str(error)[:200])
+    try:
+        for lost in store.lost_starts(services.clock()):
+            tagged = log.bind(tag=lost.tag)
+            tagged.warning("restarting a release whose start died between its record and its build",
+                           delivery=lost.delivery_id)
+            start_release(services, Start(lost.tag, lost.commit, lost.pushed_by), lost.delivery_id, tagged)
+    except TagshipError as error:
+        log.warning("could not look for releases whose start died", error=str(error)[:200])
 
 
 def probe_all(services: Services) -> list[ProbeResult]:

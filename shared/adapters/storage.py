@@ -5,6 +5,7 @@ a lost race surfaces as our `PreconditionFailed`, never as a silent overwrite.
 """
 from __future__ import annotations
 
+import builtins
 import json
 from typing import Any
 
@@ -57,6 +58,13 @@ class GcsRecords:
     def list(self, prefix: str) -> list[str]:
         try:
             return [blob.name for blob in clients.storage(self._project).list_blobs(self._bucket_name, prefix=prefix)]
+        except Exception as error:  # noqa: BLE001
+            raise from_google(error, f"listing gs://{self._bucket_name}/{prefix}") from error
+
+    def changed_since(self, prefix: str, since: float) -> builtins.list[str]:
+        try:  # a listing carries each object's `updated`: no read of any record
+            return [blob.name for blob in clients.storage(self._project).list_blobs(self._bucket_name, prefix=prefix)
+                    if blob.updated is not None and blob.updated.timestamp() >= since]
         except Exception as error:  # noqa: BLE001
             raise from_google(error, f"listing gs://{self._bucket_name}/{prefix}") from error
 

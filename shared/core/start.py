@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.release import FAILED, LIVE, PUBLISHING, VERIFYING, Release
+from shared.release import BUILDING, FAILED, LIVE, PUBLISHING, VERIFYING, Release
 
 REPAIR_AFTER_SECONDS = 30.0  # a record whose build no status message has claimed by then: its submission was lost
 
@@ -51,3 +51,11 @@ def decide_start(existing: Release | None, *, ours: Release, now: float) -> Star
     if existing.delivery_id != ours.delivery_id or not stale:
         return StartDecision(STARTING, "already starting")
     return StartDecision(REPAIR, "the release's build was never recorded")
+
+
+def start_lost(release: Release, now: float) -> bool:
+    """Whether the release's start died between its record and its build (the webhook's process killed, say):
+    still building, no build ever seen for it, no failure told, and older than `REPAIR_AFTER_SECONDS`. The
+    scheduler's tick starts it again through the same path as a redelivery of its push."""
+    return (release.state == BUILDING and not release.build_id and not release.image and not release.error
+            and now - release.created_at > REPAIR_AFTER_SECONDS)

@@ -56,6 +56,22 @@ def test_reading_a_missing_record_is_none_and_listing_finds_records_by_prefix(cl
     assert records.list("tests/list/") == ["tests/list/a.json", "tests/list/b.json"]
 
 
+def test_a_listing_tells_which_records_were_written_since_a_time_without_reading_them(cloud):
+    import time
+
+    records = GcsRecords(cloud.project, cloud.config.state.bucket)
+    records.create("tests/changed/before.json", {})
+    records.create("tests/changed/rewritten.json", {})
+    time.sleep(1.1)  # the local server keeps `updated` to the second
+    since = time.time() - 0.5
+    old = records.read("tests/changed/rewritten.json")
+    assert old is not None
+    records.swap("tests/changed/rewritten.json", {"n": 1}, old.generation)
+    records.create("tests/changed/after.json", {})
+    assert records.changed_since("tests/changed/", since) == ["tests/changed/after.json", "tests/changed/rewritten.json"]
+    assert records.changed_since("tests/changed/", time.time() + 60) == []
+
+
 def test_objects_are_copied_server_side_with_the_caching_asked_for(cloud):
     objects = GcsObjects(cloud.project)
     state, live = cloud.config.state.bucket, cloud.config.frontend.bucket

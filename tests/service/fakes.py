@@ -1,10 +1,12 @@
 """Recording fakes of tagship's own ports, for service tests that assert on outcomes."""
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from shared.adapters.slack import MessageRef, Notifier
 from shared.core.traffic import serving
@@ -19,8 +21,10 @@ from shared.wiring import Services
 
 
 class FakeRecords:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.objects: dict[str, tuple[dict[str, Any], int]] = {}
+        self.written_at: dict[str, float] = {}
+        self._clock = clock
         self._lock = threading.Lock()
         self._generation = 0
 
@@ -38,6 +42,7 @@ class FakeRecords:
                 raise PreconditionFailed(f"{name}: generation {generation} does not match")
             self._generation += 1
             self.objects[name] = (copy.deepcopy(data), self._generation)
+            self.written_at[name] = self._clock()
             return Record(copy.deepcopy(data), self._generation)
 
     def create(self, name: str, data: dict[str, Any]) -> Record:
@@ -49,6 +54,10 @@ class FakeRecords:
     def list(self, prefix: str) -> list[str]:
         with self._lock:
             return sorted(name for name in self.objects if name.startswith(prefix))
+
+    def changed_since(self, prefix: str, since: float) -> builtins.list[str]:
+        with self._lock:
+            return sorted(name for name in self.objects if name.startswith(prefix) and self.written_at[name] >= since)
 
 
 @dataclass
@@ -234,7 +243,8 @@ class World:
         base = load()
         self.config = base.replace(deploy={"smoke_timeout_seconds": 0.05, "smoke_interval_seconds": 0.01,
                                            "bake_seconds": 0.0, "probe_interval_seconds": 0.01})
-        self.records = FakeRecords()
+        self.now = 1000.0
+        self.records = FakeRecords(clock=lambda: self.now)
         self.store = StateStore(self.records)
         self.run = FakeRun([self.config.api.service, self.config.worker.service], self.config.migrations.job)
         self.objects = FakeObjects()

@@ -64,3 +64,30 @@ def test_an_older_release_still_building_when_a_newer_one_went_live_is_supersede
     assert drive(world, "v1.2.0", "m2") == "live"
     assert drive(world, "v1.1.0", "m1") == "superseded"
     assert world.run.serving(API) == revision_name(API, "v1.2.0")
+
+
+def test_a_start_that_died_between_its_record_and_its_build_is_restarted_once_by_the_tick():
+    from shared.release import new_release
+
+    world = World()
+    world.store.create_release(new_release("v1.1.0", "c0ffee", "alice", "d-1", world.now))  # then the webhook died
+    _nudge(world.services, logger)
+    assert world.builds.submitted == []  # it may still be starting
+    world.now += 31
+    _nudge(world.services, logger)
+    assert [(b.tag, b.attempt) for b in world.builds.submitted] == [("v1.1.0", 1)]
+    world.builds.answers["b-v1.1.0"] = type("Answer", (), {"tag": "v1.1.0", "commit": "c0ffee",
+                                                           "log_url": "https://log/b-v1.1.0"})()
+    world.now += 31
+    _nudge(world.services, logger)  # its build exists now: found, not submitted again
+    assert len(world.builds.submitted) == 1
+
+
+def test_a_lost_start_written_before_the_window_is_left_to_a_person():
+    from shared.release import new_release
+
+    world = World()
+    world.store.create_release(new_release("v1.1.0", "c0ffee", "alice", "d-1", world.now))
+    world.now += 3601
+    _nudge(world.services, logger)
+    assert world.builds.submitted == []

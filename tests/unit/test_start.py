@@ -2,7 +2,7 @@
 import pytest
 
 from shared.core.start import (
-    CREATE, DUPLICATE, GO_ON, MOVED, REPAIR, RETRY, STARTING, decide_start, traffic_ever_moved,
+    CREATE, DUPLICATE, GO_ON, MOVED, REPAIR, RETRY, STARTING, decide_start, start_lost, traffic_ever_moved,
 )
 from shared.release import new_release
 
@@ -85,3 +85,30 @@ def test_a_moved_tag_names_both_commits_and_a_retry_names_the_next_attempt():
 )
 def test_whether_any_traffic_ever_moved(release, moved):
     assert traffic_ever_moved(release) is moved
+
+
+@pytest.mark.parametrize(
+    "release, lost",
+    [
+        (recorded(at=NOW - 31), True),
+        (recorded(at=NOW - 30), False),
+        (recorded(at=NOW - 5), False),
+        (recorded(at=NOW - 31, build_id="b1"), False),
+        (recorded(at=NOW - 31, image="europe-docker.pkg.dev/p/r/app@sha256:" + "0" * 64), False),
+        (recorded(at=NOW - 31, error="build submission failed: 503"), False),
+        (recorded(A, "d1", NOW - 31, "migrating"), False),
+        (recorded(A, "d1", NOW - 31, "failed"), False),
+    ],
+    ids=[
+        "a record with no build past the repair time was lost at its start",
+        "exactly at the repair time it may still be starting",
+        "a fresh record is still starting",
+        "a build seen for it is not lost",
+        "a built image is not lost",
+        "a submission failure already told waits for a person",
+        "a release past building is not lost",
+        "an ended release is not lost",
+    ],
+)
+def test_a_start_is_lost_only_when_nothing_came_of_its_record(release, lost):
+    assert start_lost(release, NOW) is lost

@@ -55,11 +55,13 @@ PERMANENT_WHILE = "permanent-while"  # permanent for a while (an IAM binding mis
 CRASH = "crash"  # the effect is done, then the caller crashes before recording it (the answer is lost)
 SLOW = "slow"  # the call takes seconds
 LEASE_EXPIRY = "lease-expiry"  # the deploy lease expires mid-step, and a competitor arrives at once
-KINDS = (TRANSIENT, TRANSIENT_WHILE, PERMANENT, PERMANENT_WHILE, CRASH, SLOW, LEASE_EXPIRY)
+DIES = "dies"  # the effect is done, then the functions' process is killed outright (no except, no finally)
+KINDS = (TRANSIENT, TRANSIENT_WHILE, PERMANENT, PERMANENT_WHILE, CRASH, SLOW, LEASE_EXPIRY, DIES)
 WHILE_KINDS = (TRANSIENT_WHILE, PERMANENT_WHILE)
 
 SLOW_SECONDS = 2.5  # longer than the Slack timeout of the local config (2 s): a slow Slack is a timed-out Slack
 WHILE_TIMES = 3
+SCHEDULER_SECONDS = 3.0  # after a death, the watchdog ticks this often (a minute in production)
 _HOP_HEADERS = {"host", "content-length", "connection", "transfer-encoding", "keep-alive", "accept-encoding"}
 
 
@@ -146,6 +148,12 @@ class DeliveryLayer:
             path = f"/{len(self._routes)}-{name}/"
             self._routes[path] = (name, url)
         return self._server.base_url + path
+
+    def reroute(self, old_base: str, new_base: str) -> None:
+        """Every route to a URL under `old_base` reaches the same path under `new_base` from now on."""
+        with self._lock:
+            self._routes = {path: (name, new_base + url[len(old_base):] if url.startswith(old_base) else url)
+                            for path, (name, url) in self._routes.items()}
 
     @property
     def in_flight(self) -> int:
@@ -501,7 +509,9 @@ class FaultHarness:
         self.storage: HttpFaultProxy | None = None
         self.slack: HttpFaultProxy | None = None
         self.sampler: TrafficSampler | None = None
+        self.child: Any = None  # tools.reliability.child.ChildFunctions, when the functions run in a process
         self._scenario_keys: set[str] = set()  # fault keys armed on the scenario, cleared by disarm()
+        self._scheduler_stopped = threading.Event()
 
     def __enter__(self) -> "FaultHarness":
         from shared import log
@@ -516,12 +526,15 @@ class FaultHarness:
         self._stack.close()
 
     @contextlib.contextmanager
-    def cloud(self, **options: Any) -> Iterator[Any]:
-        """A LocalCloud whose pushes and webhook go through the delivery layer, with the fault proxies installed."""
+    def cloud(self, *, child: bool = False, **options: Any) -> Iterator[Any]:
+        """A LocalCloud whose pushes and webhook go through the delivery layer, with the fault proxies installed.
+        `child`: the functions run in a process of their own (`tools.reliability.child`), which `DIES` kills."""
         from localcloud.cloud import LocalCloud
 
         with LocalCloud(push_via=self.deliveries.route, **options) as local:
             self._attach(local)
+            if child:
+                self._move_functions_to_a_child(local)
             try:
                 yield local
             finally:
@@ -552,7 +565,21 @@ class FaultHarness:
                     os.environ[name] = value
         self.sampler = TrafficSampler(local.fake_run, (local.config.api.service, local.config.worker.service)).start()
 
+    def _move_functions_to_a_child(self, local: Any) -> None:
+        from tools.reliability.child import ChildFunctions
+
+        assert self.storage is not None and self.slack is not None
+        env = {**os.environ, "STORAGE_EMULATOR_HOST": self.storage.base_url,
+               "TAGSHIP_SLACK_API_URL": self.slack.base_url + "/api/"}
+        self.child = ChildFunctions(env, on_line=self.logs.write).start()
+        self.deliveries.reroute(local.functions.base_url, self.child.base_url)
+        local.functions.stop()
+
     def _detach(self) -> None:
+        self._scheduler_stopped.set()
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
         if self.sampler is not None:
             self.sampler.stop()
         if self.hooks is not None:
@@ -568,7 +595,9 @@ class FaultHarness:
         what `fired()` reports (the target's own description by default)."""
         label = label or target.describe()
         self.armed.append(f"{kind} @ {label}")
-        if target.system == "grpc":
+        if kind == DIES:
+            self._arm_death(target, label)
+        elif target.system == "grpc":
             self._arm_grpc(target, kind, competitor)
         elif target.system == "storage":
             self._arm_storage(target, kind, competitor, label)
@@ -586,6 +615,45 @@ class FaultHarness:
                 self.events.append("competitor sent")
 
         return act
+
+    def _arm_death(self, target: Target, label: str) -> None:
+        """The functions' process dies right after the target's effect (before its caller hears the answer)."""
+        if self.child is None:
+            raise RuntimeError(f"{DIES} needs the functions in a process of their own: harness.cloud(child=True)")
+        die = self._die_then(label)
+        if target.system == "grpc":
+            assert self.hooks is not None
+            self.hooks.on(target.method, die, nth=target.nth)
+        else:
+            proxy = self.storage if target.system == "storage" else self.slack
+            assert proxy is not None
+            pattern = target.pattern if target.system == "storage" else (
+                re.escape(target.method) + (f".*{target.pattern}" if target.pattern else ""))
+            proxy.add(HttpFault(f"{DIES} {label}", re.compile(pattern, re.DOTALL), 0, times=1, after_effect=True,
+                                on_effect=die))
+
+    def _die_then(self, label: str) -> Callable[[], None]:
+        """Kills the process now; then, as the platform and time would: a new instance starts, the dead holder's
+        lease reaches its expiry (`deploy.lease_seconds` later, fast-forwarded), and the scheduler's next tick
+        comes (the watchdog's nudge of whatever waits)."""
+        def die() -> None:
+            assert self.child is not None
+            self.child.kill()
+            self.events.append(f"killed the functions' process after {label}")
+            threading.Thread(target=self._after_death, name="after-death", daemon=True).start()
+
+        return die
+
+    def _after_death(self) -> None:
+        assert self.child is not None
+        old = self.child.base_url
+        self.child.start()
+        self.deliveries.reroute(old, self.child.base_url)
+        expired = expire_lease(self.local)
+        self.events.append(f"new instance; lease expired ({expired or 'none held'}); the scheduler ticks")
+        while not self._scheduler_stopped.is_set():  # Cloud Scheduler's minute, scaled like the local intervals
+            self.local.tick_watchdog()
+            self._scheduler_stopped.wait(SCHEDULER_SECONDS)
 
     def _arm_grpc(self, target: Target, kind: str, competitor: Callable[[], None] | None) -> None:
         assert self.hooks is not None
@@ -655,10 +723,11 @@ class FaultHarness:
         for proxy in (self.storage, self.slack):
             if proxy is not None:
                 found += [f"{proxy.name}:{label} x{count}" for label, count in proxy.fired()]
-        return found + [e for e in self.events if e.startswith(("lease expired", "slow "))]
+        return found + [e for e in self.events if e.startswith(("lease expired", "slow ", "killed"))]
 
     def disarm(self) -> None:
         """Stops every fault and slowness, so what follows (the settling and the checks) meets a working cloud."""
+        self._scheduler_stopped.set()
         for key in self._scenario_keys:
             self.local.scenario.clear_fault(key)
         if self.hooks is not None:
@@ -705,7 +774,7 @@ def expire_lease(local: Any) -> str | None:
 
 
 __all__ = [
-    "CRASH", "KINDS", "LEASE_EXPIRY", "PERMANENT", "PERMANENT_WHILE", "SLOW", "TRANSIENT", "TRANSIENT_WHILE", "Delivery",
+    "CRASH", "DIES", "KINDS", "LEASE_EXPIRY", "PERMANENT", "PERMANENT_WHILE", "SLOW", "TRANSIENT", "TRANSIENT_WHILE", "Delivery",
     "DeliveryLayer", "EffectHooks", "FaultHarness", "HttpFault", "HttpFaultProxy", "LogCapture", "Target",
     "TrafficSampler", "expire_lease",
 ]

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from tools.reliability.faults import KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target
+from tools.reliability.faults import DIES, KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target
 from tools.reliability.invariants import Result, Seen, World, check, initial_world, read_state
 
 LATENCY = {"build": 0.2, "migration": 0.1, "revision_ready": 0.05}
@@ -105,11 +105,11 @@ class Run:
         if tag not in self.tags:
             self.tags.append(tag)
         status = 0
-        for attempt in range(4):
+        for attempt in range(8):  # a dead instance's replacement takes a few seconds to start
             status = self.local.push_tag(tag, delivery_id=delivery, **behaviour)
             if status < 500:
                 return status
-            time.sleep(0.5 * (attempt + 1))
+            time.sleep(min(0.5 * (attempt + 1), 2.0))
         return status
 
     def records(self) -> dict[str, dict[str, Any]]:
@@ -155,6 +155,7 @@ class Scenario:
     name: str
     run: Callable[[Run], World]
     faults: str  # what is injected, for the table
+    child: bool = False  # the functions run in a process of their own (a fault kills it)
 
 
 @dataclass
@@ -213,7 +214,7 @@ def deploy_scenario(step: Step, kind: str) -> Scenario:
         return World(tags=r.tags, initial=r.initial, max_rollback_acts=1, lease_expiry=kind == LEASE_EXPIRY,
                      outcome=NEW_LIVE if tolerant else either(NEW_LIVE, NEW_FAILED_OLD_SERVES, NEVER_STARTED))
 
-    return Scenario(f"deploy/{step.name} x {kind}", run, f"{kind} @ {step.name}")
+    return Scenario(f"deploy/{step.name} x {kind}", run, f"{kind} @ {step.name}", child=kind == DIES)
 
 
 ROLLBACK_REQUEST = {"to": "previous", "from": "v1.1.0", "reason": "reliability matrix", "requested_by": "matrix"}
@@ -233,7 +234,7 @@ def rollback_scenario(step: Step, kind: str) -> Scenario:
         return World(tags=r.tags, initial=r.initial, max_rollback_acts=1, lease_expiry=kind == LEASE_EXPIRY,
                      outcome=ROLLED_BACK if tolerant else either(ROLLED_BACK, NOT_ROLLED_BACK_WHOLE))
 
-    return Scenario(f"rollback/{step.name} x {kind}", run, f"{kind} @ {step.name}")
+    return Scenario(f"rollback/{step.name} x {kind}", run, f"{kind} @ {step.name}", child=kind == DIES)
 
 
 def watch_scenario(step: Step, kind: str) -> Scenario:
@@ -249,7 +250,7 @@ def watch_scenario(step: Step, kind: str) -> Scenario:
         r.settle()
         return World(tags=r.tags, initial=r.initial, outcome=ROLLED_BACK)
 
-    return Scenario(f"watch/{step.name} x {kind}", run, f"{kind} @ {step.name}")
+    return Scenario(f"watch/{step.name} x {kind}", run, f"{kind} @ {step.name}", child=kind == DIES)
 
 
 def two_tags_at_once() -> Scenario:
@@ -401,7 +402,7 @@ def run_scenario(scenario: Scenario, seed: int) -> Outcome:
     started = time.monotonic()
     with FaultHarness(seed=scenario_seed(seed, scenario.name)) as harness:
         try:
-            with harness.cloud(latency=dict(LATENCY)) as local:
+            with harness.cloud(latency=dict(LATENCY), child=scenario.child) as local:
                 run = Run(harness, local)
                 world = scenario.run(run)
                 fired = harness.fired()
