@@ -99,7 +99,8 @@ def _status(config: Any, as_json: bool) -> int:
     pointer = store.pointer()
     lease = store.lease()
     in_flight = [r for r in store.releases() if not r.ended and r.state != "live"]
-    watchdog = store.watchdog()
+    found = store.watchdog()
+    watchdog = found if found is not None and isinstance(found.data, dict) else None  # corrupt: `state check` says
     data = {
         "live": pointer.live,
         "previous": pointer.previous,
@@ -280,7 +281,10 @@ def _state(config: Any, args: Any) -> int:
         print(f"tagship: {args.name}: no such record in gs://{config.state.bucket}", file=sys.stderr)
         return 1
     if args.verb == "show":
-        print(json.dumps(record.data, indent=2, sort_keys=True))
+        from shared.record_shape import Unreadable
+
+        shown = record.data
+        print(f"(not JSON) {shown.excerpt}" if isinstance(shown, Unreadable) else json.dumps(shown, indent=2, sort_keys=True))
         problem = _corrupt_in(store, args.name, record.data)
         print(f"# generation {record.generation}; " + (f"corrupt: {problem}" if problem else "reads as its type"))
         return 0

@@ -18,7 +18,7 @@ from shared.build_message import BuildStatus
 
 @dataclass(frozen=True)
 class Record:
-    data: dict[str, Any]
+    data: Any  # the object's JSON, or shared.record_shape.Unreadable when its bytes are not JSON
     generation: int
 
 

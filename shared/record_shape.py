@@ -8,6 +8,7 @@ newer tagship may add some); missing optional fields take their defaults.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from shared.errors import CorruptRecord
@@ -68,9 +69,20 @@ LEASE_FIELDS: dict[str, Check] = {"tag": _text, "owner": _text, "expires": _numb
 QUEUE_FIELDS: dict[str, Check] = {"waiting": _optional(_text)}
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """What a record store reads where an object's bytes are not JSON: kept as a value, not raised, so every
+    reader meets it where it checks the shape (a lease or queue then holds nothing and the next write replaces it;
+    a release or the pointer is refused as corrupt, and the CLI shows and mends it)."""
+
+    excerpt: str  # the first bytes, as repr
+
+
 def check_shape(name: str, data: Any, fields: dict[str, Check], required: tuple[str, ...] = (),
                 generation: int = 0) -> dict[str, Any]:
     """`data` with only the known fields, each of its type; CorruptRecord naming the first field that is not."""
+    if isinstance(data, Unreadable):
+        raise CorruptRecord(name, f"not JSON: {data.excerpt}", generation)
     if not isinstance(data, dict):
         raise CorruptRecord(name, f"expected a JSON object, found {type(data).__name__}", generation)
     for key in required:

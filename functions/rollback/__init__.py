@@ -193,10 +193,17 @@ class Rollback:
                 lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}").with_step(
                     "incident", "started", min(reported, now)) if r.state in (LIVE, VERIFYING) else None,
             ) or bad
-        # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
-        self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
         took = self.s.clock() - started
         log.warning("rolled back", to=plan.to_tag, reason=plan.reason, seconds=round(took, 3))
+        # Told before the pointer moves, once per pointer version: a process that dies after either is retried
+        # (the pointer unmoved, the retry plans the same rollback), and the retry tells only if nobody did.
+        if self.store.mark_once("rollback-told", f"{plan.from_tag}-{plan.to_tag}-{pointer.changed_at}", {}):
+            self._tell(plan, target, bad, took)
+        # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
+        self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
+        return f"rolled back {plan.from_tag} -> {plan.to_tag}"
+
+    def _tell(self, plan: RollbackPlan, target: Release, bad: Release, took: float) -> None:
         verb = "Rolled back" if _went_live_before(target, bad) else "Rolled forward"
         old, new = outside(plan.from_tag, 120), outside(plan.to_tag, 120)
         text = (f":rewind: *{verb}* {old} → {new} (API, worker and frontend) in {duration(took)}\n"
@@ -207,7 +214,6 @@ class Rollback:
         reply(self.s, bad, text)
         refresh_root(self.s, bad)
         self.s.notifier.post(text)
-        return f"rolled back {plan.from_tag} -> {plan.to_tag}"
 
     def _stop_deploy(self, tag: str, plan: RollbackPlan) -> None:
         """The deploy in flight ends here: whatever it moved, the rollback now sets the whole unit."""

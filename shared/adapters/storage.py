@@ -12,6 +12,7 @@ from typing import Any
 from shared import clients
 from shared.errors import NotFound, PreconditionFailed, from_google
 from shared.ports import Objects, Record, RecordStore, StoredObject
+from shared.record_shape import Unreadable
 
 
 class GcsRecords:
@@ -36,8 +37,8 @@ class GcsRecords:
             raise from_google(error, f"reading gs://{self._bucket_name}/{name}") from error
         try:
             data = json.loads(raw)
-        except ValueError as error:
-            raise PreconditionFailed(f"gs://{self._bucket_name}/{name}: expected JSON, found {raw[:60]!r}") from error
+        except ValueError:
+            data = Unreadable(repr(raw[:60]))
         return Record(data=data, generation=int(blob.generation))
 
     def _write(self, name: str, data: dict[str, Any], generation: int) -> Record:

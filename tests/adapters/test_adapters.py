@@ -56,6 +56,18 @@ def test_reading_a_missing_record_is_none_and_listing_finds_records_by_prefix(cl
     assert records.list("tests/list/") == ["tests/list/a.json", "tests/list/b.json"]
 
 
+def test_an_object_whose_bytes_are_not_json_is_read_as_unreadable_with_its_generation(cloud):
+    from shared.record_shape import Unreadable
+
+    records = GcsRecords(cloud.project, cloud.config.state.bucket)
+    blob = cloud.storage_client().bucket(cloud.config.state.bucket).blob("tests/garbage.json")
+    blob.upload_from_string(b"\x00{not json", content_type="application/json")
+    record = records.read("tests/garbage.json")
+    assert record is not None and isinstance(record.data, Unreadable) and "not json" in record.data.excerpt
+    records.swap("tests/garbage.json", {"mended": True}, record.generation)  # replaceable at the version read
+    assert records.read("tests/garbage.json").data == {"mended": True}
+
+
 def test_a_listing_tells_which_records_were_written_since_a_time_without_reading_them(cloud):
     import time
 

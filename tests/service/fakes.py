@@ -57,7 +57,7 @@ class FakeRecords:
 
     def changed_since(self, prefix: str, since: float) -> builtins.list[str]:
         with self._lock:
-            return sorted(name for name in self.objects if name.startswith(prefix) and self.written_at[name] >= since)
+            return sorted(name for name in self.objects if name.startswith(prefix) and self.written_at.get(name, 0.0) >= since)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from functions import deploy_on_tag, rollback
 from functions.deploy_progress.pipeline import Pipeline
 from shared.errors import CorruptRecord
 from shared.log import logger
+from shared.record_shape import Unreadable
 from shared.release import revision_name
 from tests.service.fakes import World
 
@@ -44,29 +45,36 @@ def test_a_push_for_a_tag_whose_record_is_corrupt_answers_409_builds_nothing_and
     assert world.records.objects["releases/v1.0.0.json"][0] == {"tag": "v1.0.0", "history": "building"}
 
 
-def test_a_corrupt_lease_holds_nothing_and_a_release_goes_live_over_it():
+NOT_JSON = Unreadable("b'\\x00{not json'")  # what the store reads where an object's bytes are not JSON
+
+
+@pytest.mark.parametrize("broken", [{"tag": 5, "owner": ["x"]}, NOT_JSON], ids=["wrong-shaped", "not JSON"])
+def test_a_corrupt_lease_holds_nothing_and_a_release_goes_live_over_it(broken):
     world = World()
     world.built("v1.0.0")
-    corrupt(world, "lease.json", {"tag": 5, "owner": ["x"]})
+    corrupt(world, "lease.json", broken)
     assert Pipeline(world.services, "v1.0.0", "m1", logger).drive() == "live"
     assert world.store.lease() is None
 
 
-def test_a_corrupt_queue_waits_for_nobody_and_is_replaced():
+@pytest.mark.parametrize("broken", [["v0.9.0"], NOT_JSON], ids=["wrong-shaped", "not JSON"])
+def test_a_corrupt_queue_waits_for_nobody_and_is_replaced(broken):
     world = World()
     world.built("v1.0.0")
-    corrupt(world, "queue.json", ["v0.9.0"])
+    corrupt(world, "queue.json", broken)
     assert Pipeline(world.services, "v1.0.0", "m1", logger).drive() == "live"
     assert world.store.queued() is None
 
 
-def test_the_lease_holders_record_turning_corrupt_frees_the_lease_and_starts_the_release_waiting_behind_it():
+@pytest.mark.parametrize("not_json", [False, True], ids=["wrong-shaped", "not JSON"])
+def test_the_lease_holders_record_turning_corrupt_frees_the_lease_and_starts_the_release_waiting_behind_it(not_json):
     world = World()
     world.built("v1.0.0")
     world.built("v1.1.0")
     assert world.store.try_lease("v1.0.0", "other~1", world.now, 900) == "take"
     assert Pipeline(world.services, "v1.1.0", "m2", logger).drive() == "waiting"
-    corrupt(world, "releases/v1.0.0.json", {**world.records.objects["releases/v1.0.0.json"][0], "state": 3})
+    corrupt(world, "releases/v1.0.0.json",
+            NOT_JSON if not_json else {**world.records.objects["releases/v1.0.0.json"][0], "state": 3})
     assert Pipeline(world.services, "v1.0.0", "m3", logger).drive() == "corrupt record"
     assert world.store.lease() is None
     assert {"kind": "drive", "tag": "v1.1.0"} in [payload for _, payload in world.publisher.published]

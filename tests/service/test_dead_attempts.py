@@ -91,3 +91,36 @@ def test_a_lost_start_written_before_the_window_is_left_to_a_person():
     world.now += 3601
     _nudge(world.services, logger)
     assert world.builds.submitted == []
+
+
+class Died(BaseException):
+    """The process ended here: no handler of ours runs (only BaseException gets past them)."""
+
+
+def test_a_rollback_that_dies_right_after_moving_the_pointer_has_still_told_the_channel_once():
+    import json
+
+    from functions import rollback
+
+    world = World()
+    for tag, owner in (("v1.0.0", "m0"), ("v1.1.0", "m1")):
+        world.built(tag)
+        assert drive(world, tag, owner) == "live"
+    move = world.store.move_pointer
+
+    def move_then_die(change):
+        move(change)
+        raise Died()
+
+    world.store.move_pointer = move_then_die  # type: ignore[method-assign]
+    request = json.dumps({"to": "previous", "from": "v1.1.0", "reason": "pager", "requested_by": "ivy"}).encode()
+    try:
+        rollback.handle(world.services, request, {}, "r1", logger)
+    except Died:
+        pass
+    world.store.move_pointer = move  # type: ignore[method-assign]
+    world.now += rollback.LEASE_SECONDS + 1  # the dead holder's lease expires; Pub/Sub redelivers
+    rollback.handle(world.services, request, {}, "r1", logger)
+    assert world.store.pointer().live == "v1.0.0"
+    assert world.store.release("v1.1.0")[0].state == "rolled_back"
+    assert len([text for text, thread in world.notifier.posts if "Rolled back" in text and thread is None]) == 1

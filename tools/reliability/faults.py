@@ -59,6 +59,15 @@ DIES = "dies"  # the effect is done, then the functions' process is killed outri
 KINDS = (TRANSIENT, TRANSIENT_WHILE, PERMANENT, PERMANENT_WHILE, CRASH, SLOW, LEASE_EXPIRY, DIES)
 WHILE_KINDS = (TRANSIENT_WHILE, PERMANENT_WHILE)
 
+# State conditions: the "state" axis, a record of tagship's made so right after a step's effect.
+MISSING = "missing"  # deleted
+UNREADABLE = "unreadable"  # bytes that are not JSON
+WRONG_SHAPE = "wrong-shaped"  # valid JSON, every field of the wrong type
+STALE = "stale"  # as it was before the step (a lost update, a backup restored): deleted if it did not exist then
+CONDITIONS = (MISSING, UNREADABLE, WRONG_SHAPE, STALE)
+WRONG = {"tag": 7, "state": ["live"], "commit": None, "history": "none", "live": {"x": 1}, "previous": 3,
+         "timeline": "x", "owner": [], "expires": "soon", "waiting": 5, "status": 1, "created_at": "yesterday"}
+
 SLOW_SECONDS = 2.5  # longer than the Slack timeout of the local config (2 s): a slow Slack is a timed-out Slack
 WHILE_TIMES = 3
 SCHEDULER_SECONDS = 3.0  # after a death, the watchdog ticks this often (a minute in production)
@@ -655,6 +664,27 @@ class FaultHarness:
             self.local.tick_watchdog()
             self._scheduler_stopped.wait(SCHEDULER_SECONDS)
 
+    def arm_state(self, target: Target, record: str, condition: str, label: str) -> None:
+        """Right after the target's effect, the state record `record` (a name, or a prefix ending in "/" for its
+        newest object) is made `condition`, straight in the state bucket."""
+        self.armed.append(f"{record} {condition} @ {label}")
+        before = _read_raw(self.local, record)  # what STALE writes back
+
+        def strike() -> None:
+            done = break_record(self.local, record, condition, before)
+            self.events.append(f"state: {done} after {label}")
+
+        if target.system == "grpc":
+            assert self.hooks is not None
+            self.hooks.on(target.method, strike, nth=target.nth)
+        else:
+            proxy = self.storage if target.system == "storage" else self.slack
+            assert proxy is not None
+            pattern = target.pattern if target.system == "storage" else (
+                re.escape(target.method) + (f".*{target.pattern}" if target.pattern else ""))
+            proxy.add(HttpFault(f"{condition} {record} {label}", re.compile(pattern, re.DOTALL), 0, times=1,
+                                after_effect=True, on_effect=strike))
+
     def _arm_grpc(self, target: Target, kind: str, competitor: Callable[[], None] | None) -> None:
         assert self.hooks is not None
         scenario = self.local.scenario
@@ -723,7 +753,7 @@ class FaultHarness:
         for proxy in (self.storage, self.slack):
             if proxy is not None:
                 found += [f"{proxy.name}:{label} x{count}" for label, count in proxy.fired()]
-        return found + [e for e in self.events if e.startswith(("lease expired", "slow ", "killed"))]
+        return found + [e for e in self.events if e.startswith(("lease expired", "slow ", "killed", "state:"))]
 
     def disarm(self) -> None:
         """Stops every fault and slowness, so what follows (the settling and the checks) meets a working cloud."""
@@ -751,6 +781,39 @@ class FaultHarness:
         return False
 
 
+def _newest(local: Any, record: str) -> str | None:
+    """`record` itself, or for a prefix ("markers/") the name of its newest object."""
+    if not record.endswith("/"):
+        return record
+    blobs = list(local.storage_client().list_blobs(local.config.state.bucket, prefix=record))
+    return max(blobs, key=lambda b: b.updated).name if blobs else None
+
+
+def _read_raw(local: Any, record: str) -> tuple[str | None, bytes | None]:
+    name = _newest(local, record)
+    blob = local.storage_client().bucket(local.config.state.bucket).get_blob(name) if name else None
+    return name, (blob.download_as_bytes() if blob is not None else None)
+
+
+def break_record(local: Any, record: str, condition: str, before: tuple[str | None, bytes | None]) -> str:
+    """Makes the record `condition` (see CONDITIONS); says what it did. `before` is (name, content) as read
+    before the step, what STALE writes back."""
+    name = _newest(local, record)
+    if name is None:
+        return f"no {record} to make {condition}"
+    bucket = local.storage_client().bucket(local.config.state.bucket)
+    blob = bucket.get_blob(name)
+    old = before[1] if before[0] == name else None
+    content = {UNREADABLE: b"\x00{not json", WRONG_SHAPE: json.dumps(WRONG).encode()}.get(
+        condition, old if condition == STALE else None)
+    if content is None:
+        if blob is not None:
+            blob.delete()
+        return f"{name} {condition} (deleted)"
+    bucket.blob(name).upload_from_string(content, content_type="application/json")
+    return f"{name} {condition}"
+
+
 def expire_lease(local: Any) -> str | None:
     """Makes the deploy lease expired now (keeping who held it), as if its holder had outlived it."""
     from google.api_core import exceptions as gexc
@@ -774,7 +837,7 @@ def expire_lease(local: Any) -> str | None:
 
 
 __all__ = [
-    "CRASH", "DIES", "KINDS", "LEASE_EXPIRY", "PERMANENT", "PERMANENT_WHILE", "SLOW", "TRANSIENT", "TRANSIENT_WHILE", "Delivery",
+    "CONDITIONS", "CRASH", "DIES", "KINDS", "MISSING", "STALE", "UNREADABLE", "WRONG_SHAPE", "break_record", "LEASE_EXPIRY", "PERMANENT", "PERMANENT_WHILE", "SLOW", "TRANSIENT", "TRANSIENT_WHILE", "Delivery",
     "DeliveryLayer", "EffectHooks", "FaultHarness", "HttpFault", "HttpFaultProxy", "LogCapture", "Target",
     "TrafficSampler", "expire_lease",
 ]

@@ -31,8 +31,9 @@ SLACK_TOLD = "failures told in Slack"
 LOGS_TOLD = "failures told in the logs"
 OUTCOME = "expected outcome"
 FAULT_STRUCK = "the fault struck"
+CORRUPT_ONCE = "each corrupt record told once"
 NAMES = (ONE_BUILD, ONE_MIGRATION, ONE_REVISION, ONE_UNIT, FRONTEND, NOT_ROLLED_BACK, ROLLBACK_ONCE, RECORDS,
-         SETTLED, SLACK_TOLD, LOGS_TOLD, OUTCOME, FAULT_STRUCK)
+         SETTLED, SLACK_TOLD, LOGS_TOLD, OUTCOME, FAULT_STRUCK, CORRUPT_ONCE)
 
 FAILURE_MARKS = (":x:", ":octagonal_sign:", ":fast_forward:", ":rewind:", ":no_entry:", ":warning:", "failed",
                  "Failed", "refused", "Rolled back", "rolled back", "Superseded", "superseded")
@@ -67,6 +68,7 @@ class World:
     outcome: Callable[["Seen"], str | None] | None = None  # None when as expected, else what differs
     fault_expected: bool = True
     lease_expiry: bool = False  # the armed fault expires the lease: it must have found one held
+    state_fault: bool = False  # a state record was broken: each corrupt version is told in Slack at most once
 
 
 @dataclass
@@ -156,6 +158,8 @@ def check(local: Any, harness: Any, world: World) -> list[Result]:
         _slack_told(local, harness, seen, world),
         _logs_told(harness, seen),
     ]
+    if world.state_fault:
+        results.append(_corrupt_told_once(local, world))
     if world.outcome is not None:
         differs = world.outcome(seen)
         results.append(Result(OUTCOME, differs is None, differs or ""))
@@ -166,6 +170,17 @@ def check(local: Any, harness: Any, world: World) -> list[Result]:
             struck = [f for f in struck if f.startswith("lease expired")]
         results.append(Result(FAULT_STRUCK, bool(struck), "; ".join(fired) or "nothing armed ever struck"))
     return results
+
+
+def _corrupt_told_once(local: Any, world: World) -> Result:
+    told: Counter[str] = Counter()
+    for message in local.slack.messages:
+        text = message.get("text", "")
+        if "corrupt record" in text:
+            told[text.split(":", 3)[-1][:80]] += 1
+    repeated = {what: n for what, n in told.items() if n > 1}
+    return Result(CORRUPT_ONCE, not repeated, f"told more than once: {repeated}" if repeated
+                  else f"{sum(told.values())} corrupt records told")
 
 
 def _one_build(local: Any) -> Result:

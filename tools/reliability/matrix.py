@@ -23,7 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from tools.reliability.faults import DIES, KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target
+from tools.reliability.faults import (
+    CONDITIONS, DIES, KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target,
+)
 from tools.reliability.invariants import Result, Seen, World, check, initial_world, read_state
 
 LATENCY = {"build": 0.2, "migration": 0.1, "revision_ready": 0.05}
@@ -138,6 +140,29 @@ class Run:
     def rollback(self, payload: dict[str, Any]) -> None:
         self.local.publish(self.local.config.topics.rollback, payload)
 
+    def tick(self, times: int = 2) -> None:
+        """The scheduler's ticks (the watchdog), each given time to land."""
+        for _ in range(times):
+            self.local.tick_watchdog()
+            time.sleep(0.3)
+
+    def mend(self) -> list[str]:
+        """What the channel told a person to do about a corrupt record: `state check`, then `state repair` each
+        one it names (the CLI, in-process, against the local cloud)."""
+        import contextlib as _contextlib
+        import io
+
+        import cli
+
+        out = io.StringIO()
+        with _contextlib.redirect_stdout(out), _contextlib.redirect_stderr(io.StringIO()):
+            cli.main(["--config", self.local.config_path, "state", "check"])
+        names = [line.split()[1].rstrip(":") for line in out.getvalue().splitlines() if line.startswith("corrupt ")]
+        for name in names:
+            with _contextlib.redirect_stdout(io.StringIO()), _contextlib.redirect_stderr(io.StringIO()):
+                cli.main(["--config", self.local.config_path, "state", "repair", name, "--by", "matrix"])
+        return names
+
     def drive(self, tag: str) -> None:
         self.local.publish(self.local.config.topics.progress, {"kind": "drive", "tag": tag})
 
@@ -248,9 +273,57 @@ def watch_scenario(step: Step, kind: str) -> Scenario:
             if r.wait(lambda: r.state("v1.1.0") == "rolled_back", timeout=0.6):
                 break
         r.settle()
-        return World(tags=r.tags, initial=r.initial, outcome=ROLLED_BACK)
+        # v1.1.0 degrades 0.5 s into serving: the watchdog rolls it back, or (on a slower machine) its own bake
+        # catches it first and the deploy restores v1.0.0; either way the whole unit is back on v1.0.0
+        return World(tags=r.tags, initial=r.initial, outcome=either(ROLLED_BACK, NEW_FAILED_OLD_SERVES))
 
     return Scenario(f"watch/{step.name} x {kind}", run, f"{kind} @ {step.name}", child=kind == DIES)
+
+
+# -- the state axis: a record made missing, unreadable, wrong-shaped or stale right after a step --------------------
+STATE_RECORDS = {"release": "releases/v1.1.0.json", "pointer": "pointer.json", "lease": "lease.json",
+                 "queue": "queue.json", "watchdog": "watchdog.json", "marker": "markers/"}
+
+
+def state_scenario(step: Step, record: str, condition: str) -> Scenario:
+    """The step's phase runs as in its fault scenarios, its record broken after the step's effect; then the
+    scheduler ticks, a person does what the channel said (`state check`, `state repair`), and a new release must
+    go live and serve whole: a broken record never blocks an unrelated release, nor holds a lease."""
+    def run(r: Run) -> World:
+        r.serve("v1.0.0")
+        if step.phase == "rollback":
+            r.serve("v1.1.0")
+        elif step.phase == "watch":
+            r.serve("v1.1.0", app="degrading", degrade_after=0.5)
+        r.harness.arm_state(step.target(r), STATE_RECORDS[record], condition, step.name)
+        if step.phase == "deploy":
+            r.push("v1.1.0")
+        elif step.phase == "rollback":
+            r.rollback(ROLLBACK_REQUEST)
+            r.wait(lambda: r.state("v1.1.0") in ("rolled_back", None), timeout=10)
+        else:
+            time.sleep(1.0)
+            for _ in range(6):
+                r.local.tick_watchdog()
+                if r.wait(lambda: r.state("v1.1.0") == "rolled_back", timeout=0.6):
+                    break
+        r.settle(timeout=60)
+        r.harness.disarm()
+        r.tick()
+        r.settle(timeout=30)
+        r.harness.events.append("mended: " + (", ".join(r.mend()) or "nothing corrupt"))
+        r.serve("v1.2.0")
+        r.settle()
+        return World(tags=r.tags, initial=r.initial, max_rollback_acts=1, state_fault=True,
+                     outcome=serving("v1.2.0", states={"v1.2.0": ("live",)}))
+
+    return Scenario(f"state/{step.phase}/{step.name} x {record} {condition}", run,
+                    f"{record} {condition} @ {step.name}")
+
+
+def state_axis() -> list[Scenario]:
+    return [state_scenario(step, record, condition) for step in DEPLOY_STEPS + ROLLBACK_STEPS + WATCH_STEPS
+            for record in STATE_RECORDS for condition in CONDITIONS]
 
 
 def two_tags_at_once() -> Scenario:
@@ -369,6 +442,7 @@ def matrix() -> list[Scenario]:
     scenarios += [rollback_scenario(step, kind) for step in ROLLBACK_STEPS for kind in step.kinds]
     scenarios += [watch_scenario(step, kind) for step in WATCH_STEPS for kind in step.kinds]
     scenarios += races()
+    scenarios += state_axis()
     return scenarios
 
 
