@@ -9,7 +9,7 @@ from shared import deadline
 from shared.core.deploy import (
     moved_roles, restores,
 )
-from shared.errors import PermanentError, TagshipError, TransientError
+from shared.errors import CorruptRecord, PermanentError, TagshipError, TransientError
 from shared.log import Logger
 from shared.release import (
     FAILED, Release, revision_name,
@@ -55,6 +55,9 @@ class Attempt:
     def _load(self) -> Release:
         found = self.store.release(self.tag)
         if found is None:
+            lease = self.store.lease()
+            if lease is not None and lease.tag == self.tag:  # it was there when the lease was taken: broken state
+                raise self._missing()
             raise PermanentError(f"release {self.tag}: no record")
         self.identity = found[0].identity  # what this attempt's names derive from
         return found[0]
@@ -62,8 +65,12 @@ class Attempt:
     def _update(self, change: Any) -> Release:
         updated = self.store.update_release(self.tag, change)
         if updated is None:
-            raise PermanentError(f"release {self.tag}: record vanished")
+            raise self._missing()
         return updated
+
+    def _missing(self) -> CorruptRecord:
+        """The release's record deleted under it: treated as a corrupt record (it holds nothing, it is told once)."""
+        return CorruptRecord(f"releases/{self.tag}.json", "it is missing: deleted while its release was in flight")
 
     def _move(self, to: str, *, error: str = "") -> Release:
         now = self._now()

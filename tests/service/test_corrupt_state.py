@@ -97,3 +97,23 @@ def test_a_rollback_to_a_release_whose_record_is_corrupt_changes_nothing_and_giv
     assert world.run.serving("botbalance-api") == serving
     assert world.store.lease() is None
     assert world.store.pointer().live == "v1.1.0"
+
+
+def test_the_lease_holders_record_deleted_mid_deploy_frees_the_lease_for_the_release_waiting_behind_it():
+    world = World()
+    world.built("v1.0.0")
+    world.built("v1.1.0")
+    assert world.store.try_lease("v1.0.0", "other~1", world.now, 900) == "take"
+    assert Pipeline(world.services, "v1.1.0", "m2", logger).drive() == "waiting"
+    del world.records.objects["releases/v1.0.0.json"]
+    assert Pipeline(world.services, "v1.0.0", "m3", logger).drive() == "corrupt record"
+    assert world.store.lease() is None
+    assert Pipeline(world.services, "v1.1.0", "m4", logger).drive() == "live"
+    assert ["missing" in text for text in told(world)] == [True]
+
+
+def test_a_drive_for_a_tag_that_never_had_a_record_says_nothing_in_the_channel():
+    world = World()
+    with pytest.raises(Exception, match="no record"):
+        Pipeline(world.services, "v9.9.9", "m1", logger).drive()
+    assert world.notifier.posts == []
