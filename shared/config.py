@@ -167,6 +167,53 @@ class RollbackConfig:
 
 
 @dataclass(frozen=True)
+class CanaryConfig:
+    steps: tuple[int, ...] = _f(
+        "Percent of the API's traffic the candidate serves at each canary step, strictly increasing, each 1..99 "
+        "(the last step passed, it takes all of it); empty: no canary, all the traffic at once",
+        [], item_minimum=1, item_maximum=99, increasing=True,
+    )
+    min_seconds_per_step: float = _f(
+        "Shortest a step lasts before it is judged: its window (ending watchdog.metrics_lag_seconds ago) must be "
+        "this long; Cloud Run's request metrics are sampled every 60 s", 300.0, minimum=1,
+    )
+    min_requests_per_step: int = _f(
+        "Fewest requests the candidate must serve in a step's window for it to be judged; fewer is inconclusive, "
+        "never a pass", 100, minimum=1,
+    )
+    max_seconds_per_step: float = _f(
+        "Longest a step waits for a verdict (more than canary.min_seconds_per_step, and with steps at least it "
+        "plus watchdog.metrics_lag_seconds); then an inconclusive step does what canary.inconclusive says",
+        1800.0, minimum=1, above="min_seconds_per_step",
+    )
+    inconclusive: str = _f(
+        "What a step still inconclusive at its longest does: hold (stay at its share and tell the channel), "
+        "promote (the candidate takes all the traffic) or rollback (all the traffic back to stable, release failed)",
+        "hold", pattern=r"^(hold|promote|rollback)$",
+    )
+    max_error_ratio: float = _f("Highest 5xx ratio the candidate may have in a step, whatever stable's", 0.05,
+                                minimum=0, maximum=1)
+    max_p95_ms: float = _f("Highest p95 latency the candidate may have in a step, whatever stable's", 2000.0,
+                           minimum=1)
+    error_ratio_factor: float = _f(
+        "The candidate fails when its 5xx ratio is more than this many times stable's and more than "
+        "canary.min_error_difference above it", 2.0, minimum=1,
+    )
+    min_error_difference: float = _f(
+        "How far above stable's 5xx ratio the candidate's must be, as well, to fail against stable (0.02: two "
+        "points)", 0.02, minimum=0, maximum=1,
+    )
+    p95_factor: float = _f(
+        "The candidate fails when its p95 latency is more than this many times stable's and more than "
+        "canary.min_p95_difference_ms above it", 1.5, minimum=1,
+    )
+    min_p95_difference_ms: float = _f(
+        "How far above stable's p95 latency the candidate's must be, as well, to fail against stable", 100.0,
+        minimum=0,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     project: ProjectConfig
     github: GithubConfig
@@ -181,13 +228,14 @@ class Config:
     deploy: DeployConfig = field(default_factory=lambda: DeployConfig())
     watchdog: WatchdogConfig = field(default_factory=lambda: WatchdogConfig())
     rollback: RollbackConfig = field(default_factory=lambda: RollbackConfig())
+    canary: CanaryConfig = field(default_factory=lambda: CanaryConfig())
 
     @property
     def frontend_origin(self) -> str:
         match = re.match(r"^(https?://[^/]+)", self.frontend.url)
         return match.group(1) if match else self.frontend.url
 
-    def replace(self, **sections: dict[str, Any]) -> "Config":
+    def replace(self, **sections: dict[str, Any]) -> Config:
         """A copy with some keys of some sections changed: `config.replace(deploy={"bake_seconds": 1})`."""
         changed = {name: dataclasses.replace(getattr(self, name), **values) for name, values in sections.items()}
         return dataclasses.replace(self, **changed)
@@ -200,7 +248,7 @@ class Secrets:
     slack_webhook_url: str | None
 
     @classmethod
-    def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> "Secrets":
+    def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Secrets:
         env = os.environ if environ is None else environ
         return cls(
             webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
@@ -218,8 +266,24 @@ def _describe(value: Any) -> str:
     return f"{kind} {text if len(text) < 60 else text[:57] + '...'}"
 
 
+def _integers(key: str, value: Any, metadata: dict[str, Any]) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+        raise ConfigError(f"{key}: expected a list of integers, found {_describe(value)}")
+    for index, item in enumerate(value):
+        if "item_minimum" in metadata and item < metadata["item_minimum"]:
+            raise ConfigError(f"{key}[{index}]: expected at least {metadata['item_minimum']}, found {item}")
+        if "item_maximum" in metadata and item > metadata["item_maximum"]:
+            raise ConfigError(f"{key}[{index}]: expected at most {metadata['item_maximum']}, found {item}")
+        if metadata.get("increasing") and index and item <= value[index - 1]:
+            raise ConfigError(f"{key}[{index}]: expected more than {value[index - 1]} (the list strictly increasing), "
+                              f"found {item}")
+    return tuple(value)
+
+
 def _convert(key: str, value: Any, annotation: Any, metadata: dict[str, Any]) -> Any:
     origin = typing.get_origin(annotation)
+    if origin is tuple and typing.get_args(annotation)[0] is int:
+        return _integers(key, value, metadata)
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ConfigError(f"{key}: expected a list of strings, found {_describe(value)}")
@@ -275,7 +339,25 @@ def _section(name: str, cls: type, raw: Any) -> Any:
         if isinstance(values[f.name], str) and not values[f.name].strip() and f.default != "":
             # an empty value where one is needed (an empty tag pattern would match every tag)
             raise ConfigError(f"{key}: expected a value, found an empty string ({f.metadata.get('doc', '')})")
-    return cls(**values)
+    built = cls(**values)
+    for f in dataclasses.fields(cls):
+        other = f.metadata.get("above")
+        if other is not None and getattr(built, f.name) <= getattr(built, other):
+            raise ConfigError(f"{name}.{f.name}: expected more than {name}.{other} ({getattr(built, other)}), "
+                              f"found {getattr(built, f.name)}")
+    return built
+
+
+def _check_across(config: Config) -> None:
+    """Rules that join keys of two sections."""
+    canary, lag = config.canary, config.watchdog.metrics_lag_seconds
+    if canary.steps and canary.max_seconds_per_step < canary.min_seconds_per_step + lag:
+        # a step's window ends the lag ago: a shorter longest reaches its end before it could ever be judged
+        raise ConfigError(
+            f"canary.max_seconds_per_step: expected at least canary.min_seconds_per_step + "
+            f"watchdog.metrics_lag_seconds ({canary.min_seconds_per_step:g} + {lag:g} = "
+            f"{canary.min_seconds_per_step + lag:g}), found {canary.max_seconds_per_step:g}"
+        )
 
 
 def parse(raw: dict[str, Any]) -> Config:
@@ -291,7 +373,9 @@ def parse(raw: dict[str, Any]) -> Config:
                 raise ConfigError(f"{f.name}: required section [{f.name}] is missing")
             continue
         sections[f.name] = _section(f.name, hints[f.name], raw[f.name])
-    return Config(**sections)
+    config = Config(**sections)
+    _check_across(config)
+    return config
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:

@@ -5,7 +5,7 @@ list of targets a move writes; the Cloud Run adapter writes exactly that list.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from shared.ports import TrafficTarget
 
@@ -24,3 +24,15 @@ def all_to(revision: str, tag: str = "") -> list[TrafficTarget]:
         raise ValueError("a traffic move needs a revision")
     return [TrafficTarget(revision, 100, tag)]
 
+
+
+def split(candidate: str, stable: str, candidate_percent: int, *, candidate_tag: str = "",
+          stable_tag: str = "") -> list[TrafficTarget]:
+    """A canary step: `candidate_percent` of the requests to `candidate`, the rest to `stable`, each keeping its
+    traffic tag (a target written without its tag drops the tag's URL, and the candidate's probes need it)."""
+    if not candidate or not stable or candidate == stable:
+        raise ValueError(f"a split needs two revisions, found {candidate!r} and {stable!r}")
+    if not 1 <= candidate_percent <= 99:
+        raise ValueError(f"a split gives the candidate 1 to 99 percent, found {candidate_percent}")
+    return [TrafficTarget(candidate, candidate_percent, candidate_tag),
+            TrafficTarget(stable, 100 - candidate_percent, stable_tag)]

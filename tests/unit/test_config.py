@@ -1,4 +1,3 @@
-import io
 from pathlib import Path
 
 import pytest
@@ -54,6 +53,87 @@ def test_config_errors_name_the_key_and_what_was_found(change, message):
     with pytest.raises(ConfigError) as error:
         config.parse(data)
     assert message in str(error.value)
+
+
+def canary(**keys):
+    return lambda r: r.setdefault("canary", {}).update(keys)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (canary(steps="10,50"), "canary.steps: expected a list of integers, found str '10,50'"),
+        (canary(steps=[10, 50.5]), "canary.steps: expected a list of integers, found list [10, 50.5]"),
+        (canary(steps=[True]), "canary.steps: expected a list of integers, found list [True]"),
+        (canary(steps=[0, 50]), "canary.steps[0]: expected at least 1, found 0"),
+        (canary(steps=[10, 100]), "canary.steps[1]: expected at most 99, found 100"),
+        (canary(steps=[50, 10]), "canary.steps[1]: expected more than 50 (the list strictly increasing), found 10"),
+        (canary(steps=[10, 10]), "canary.steps[1]: expected more than 10 (the list strictly increasing), found 10"),
+        (canary(min_seconds_per_step=0), "canary.min_seconds_per_step: expected at least 1, found 0"),
+        (canary(min_seconds_per_step=float("nan")), "canary.min_seconds_per_step: expected a finite number"),
+        (canary(min_requests_per_step=0), "canary.min_requests_per_step: expected at least 1, found 0"),
+        (canary(min_requests_per_step=99.5), "canary.min_requests_per_step: expected an integer, found float 99.5"),
+        (canary(min_seconds_per_step=600, max_seconds_per_step=600),
+         "canary.max_seconds_per_step: expected more than canary.min_seconds_per_step (600.0), found 600.0"),
+        (canary(min_seconds_per_step=600, max_seconds_per_step=500),
+         "canary.max_seconds_per_step: expected more than canary.min_seconds_per_step (600.0), found 500.0"),
+        (canary(min_seconds_per_step=300, max_seconds_per_step=479),
+         ("canary.max_seconds_per_step: expected at least canary.min_seconds_per_step + watchdog.metrics_lag_seconds "
+          "(300 + 180 = 480), found 479")),
+        (canary(max_seconds_per_step=float("inf")), "canary.max_seconds_per_step: expected a finite number"),
+        (canary(inconclusive="wait"), "canary.inconclusive: expected a value matching ^(hold|promote|rollback)$"),
+        (canary(inconclusive=""), "canary.inconclusive: expected a value matching"),
+        (canary(max_error_ratio=1.5), "canary.max_error_ratio: expected at most 1, found 1.5"),
+        (canary(max_error_ratio=-0.1), "canary.max_error_ratio: expected at least 0, found -0.1"),
+        (canary(max_error_ratio=float("nan")), "canary.max_error_ratio: expected a finite number"),
+        (canary(max_p95_ms=0), "canary.max_p95_ms: expected at least 1, found 0"),
+        (canary(max_p95_ms=float("inf")), "canary.max_p95_ms: expected a finite number"),
+        (canary(error_ratio_factor=0.5), "canary.error_ratio_factor: expected at least 1, found 0.5"),
+        (canary(min_error_difference=-0.01), "canary.min_error_difference: expected at least 0, found -0.01"),
+        (canary(min_error_difference=2), "canary.min_error_difference: expected at most 1, found 2"),
+        (canary(p95_factor=0.9), "canary.p95_factor: expected at least 1, found 0.9"),
+        (canary(p95_factor=float("nan")), "canary.p95_factor: expected a finite number"),
+        (canary(min_p95_difference_ms=-1), "canary.min_p95_difference_ms: expected at least 0, found -1"),
+        (canary(step=[10]), "canary.step: unknown key"),
+        (lambda r: r.update(canary=[10, 50]), "canary: expected a table [canary]"),
+    ],
+    ids=["steps as a string", "a step that is not a whole percent", "a boolean step", "a step of 0 %",
+         "a step of 100 % (the last step passed is the promotion)", "steps going down", "a step repeated",
+         "no minimum time", "a minimum time of nan", "a step judged on no requests", "a fraction of a request",
+         "a longest equal to the minimum", "a longest below the minimum",
+         "a longest that ends before the lagging window could reach the minimum", "an endless longest",
+         "an inconclusive choice we do not know", "an empty inconclusive choice", "an error ratio above 1",
+         "a negative error ratio", "an error ratio of nan", "a p95 limit of 0 ms", "an infinite p95 limit",
+         "a factor that fails a candidate better than stable", "a negative error difference",
+         "an error difference above 1", "a p95 factor below 1", "a p95 factor of nan", "a negative p95 difference",
+         "a misspelt canary key", "steps given where the table belongs"],
+)
+def test_canary_keys_are_refused_for_what_they_mean(change, message):
+    data = raw()
+    change(data)
+    with pytest.raises(ConfigError) as error:
+        config.parse(data)
+    assert message in str(error.value)
+
+
+def test_the_example_turns_the_canary_on_and_the_default_leaves_it_off():
+    assert config.load(EXAMPLE).canary.steps == (10, 50)
+    data = raw()
+    data.pop("canary")
+    off = config.parse(data).canary
+    assert off.steps == () and off.inconclusive == "hold"
+
+
+def test_a_canary_that_is_off_is_not_held_to_the_metrics_lag():
+    data = raw()
+    data["canary"] = {"steps": [], "min_seconds_per_step": 300, "max_seconds_per_step": 301}
+    assert config.parse(data).canary.max_seconds_per_step == 301.0
+
+
+def test_a_longest_exactly_the_minimum_plus_the_lag_is_accepted():
+    data = raw()
+    data["canary"].update(min_seconds_per_step=300, max_seconds_per_step=480)
+    assert config.parse(data).canary.max_seconds_per_step == 480.0
 
 
 def test_missing_file_says_where_it_looked(tmp_path):
