@@ -120,7 +120,7 @@ def _status(config: Any, as_json: bool) -> int:
 
 
 def _history(config: Any, as_json: bool) -> int:
-    from shared.messages import duration
+    from shared.core.wording import duration
 
     releases = _store(config).releases()
     if as_json:
@@ -299,7 +299,7 @@ def _metrics(config: Any, args: Any) -> int:
     import time
 
     from shared.dora import dora
-    from shared.messages import duration
+    from shared.core.wording import duration
 
     figures = dora(_store(config).releases(), now=time.time(), window_days=args.days)
     if args.json:

@@ -13,7 +13,7 @@ from shared.core.deploy import (
 )
 from shared.core.traffic import all_to, serving
 from shared.errors import PermanentError, PreconditionFailed, TransientError
-from shared.messages import duration
+from shared.core.wording import duration
 from shared.smoke import ProbeAnswer, judge_answer
 from shared.release import (
     DEPLOYING, LIVE, PUBLISHING, VERIFYING, Release, revision_name, sanitise,

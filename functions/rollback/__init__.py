@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.errors import LeaseHeld, TagshipError, TransientError
 from shared.log import Logger
-from shared.messages import duration
+from shared.core.wording import duration
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
     NOT_LIVE, PREVIOUS, IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger,
