@@ -73,6 +73,4 @@ def tell_corrupt(services: Services, error: CorruptRecord, log: Logger, tag: str
         log.warning("could not mark the corrupt record as told", error=str(failure)[:200])
         first = True
     if first:
-        about = f" (release {tag})" if tag else ""
-        services.notifier.post(f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; "
-                               "other releases go on.")
+        services.notifier.post(wording.corrupt_record(str(error), tag))

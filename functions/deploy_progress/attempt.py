@@ -18,7 +18,7 @@ from shared.state import TAKE
 from shared.thread import refresh_root, reply
 from shared.unit_move import move_unit
 from shared.wiring import Services
-from shared.text import outside
+from shared.core import wording
 
 
 class _Abandoned(Exception):
@@ -92,9 +92,7 @@ class Attempt:
             self._restore(release)
         release = self._move(FAILED, error=error)
         self.log.error("release failed", error=error, restored=restore)
-        before = outside(release.previous.get('tag') or 'the one before tagship', 120)
-        restored = f" The previous release ({before}) serves." if restore or release.previous else ""
-        reply(self.s, release, f":x: {outside(error, 1500)}.{restored}")
+        reply(self.s, release, wording.failed(error, release.previous.get("tag"), restore or bool(release.previous)))
 
     def _moved(self, release: Release) -> set[str]:
         """Roles whose traffic this release holds, by its record or by what the cloud serves."""

@@ -48,3 +48,79 @@ def root(release: Release, now: float) -> str:
     if release.error:
         lines.append(f"reason: {outside(release.error, 1500)}")
     return "\n".join(lines)
+
+
+def corrupt_record(error: str, tag: str | None) -> str:
+    """A corrupt record found, told once: what `CorruptRecord` says of it (name, detail, how to mend it)."""
+    about = f" (release {tag})" if tag else ""
+    return f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; other releases go on."
+
+
+# -- the deploy's replies, in the order a release meets them -----------------------------------------------------------
+def build_failed(status: str, log_url: str) -> str:
+    """Cloud Build ended the build other than SUCCESS (`status` as it says it: FAILURE, TIMEOUT, ...)."""
+    return f":x: Build {status.lower()}; nothing was deployed. {link(log_url, 'build log')}"
+
+
+def built(digest: str) -> str:
+    """The image is built: its digest (`sha256:...`), shown by its first twelve hex digits."""
+    return f":package: Built `{digest[:19]}`"
+
+
+def waiting_for(holder: str) -> str:
+    """Another release holds the deploy lease; this one waits in the queue."""
+    return f":hourglass: Waiting: {outside(holder, 120)} is deploying."
+
+
+def superseded_by(tag: str) -> str:
+    """A newer tag took this one's place in the queue before it deployed."""
+    return f":fast_forward: Superseded by {outside(tag, 120)}: not deployed."
+
+
+def migrations_running(execution: str) -> str:
+    """The migration job's execution started (or was found started); `execution` is its full resource name."""
+    return f":card_file_box: Migrations running (`{execution.rsplit('/', 1)[-1]}`)"
+
+
+def migrations_done_in(seconds: float) -> str:
+    return f":card_file_box: Migrations done in {duration(seconds)}"
+
+
+def candidate_passed(revision: str) -> str:
+    return f":white_check_mark: Candidate `{revision}` passed its smoke test"
+
+
+def api_traffic_moved(revision: str) -> str:
+    return f":rocket: API traffic moved to `{revision}`"
+
+
+def worker_on(revision: str) -> str:
+    return f":gear: Worker on `{revision}`"
+
+
+def frontend_published(changed: int, files: int) -> str:
+    return f":globe_with_meridians: Frontend published ({changed} of {files} files changed)"
+
+
+def live_in(seconds: float, rollback_target: str | None) -> str:
+    """Live, `seconds` after the tag was pushed; `rollback_target` is the release it replaced (None before tagship)."""
+    return (f":white_check_mark: Live in {duration(seconds)}. "
+            f"Rollback target: {outside(rollback_target or 'the pre-tagship revisions', 120)}.")
+
+
+def failed(error: str, previous_tag: str | None, previous_serves: bool) -> str:
+    """The release failed with `error`; when `previous_serves`, the release before it (`previous_tag`, None before
+    tagship) serves, whether it was restored or never left."""
+    before = outside(previous_tag or "the one before tagship", 120)
+    restored = f" The previous release ({before}) serves." if previous_serves else ""
+    return f":x: {outside(error, 1500)}.{restored}"
+
+
+def stopped_before_traffic(why: str) -> str:
+    """The deploy lost its lease mid-step (`why`, our own words) and stops before it moves any more traffic."""
+    return f":octagonal_sign: Stopped before the next traffic change: {why}."
+
+
+def stopped_for_newer(why: str) -> str:
+    """A newer release went live while this one waited (`why` names it): this one deploys nothing more."""
+    return f":octagonal_sign: {outside(why, 300)}; nothing more is deployed for it."
