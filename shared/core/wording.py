@@ -56,6 +56,24 @@ def corrupt_record(error: str, tag: str | None) -> str:
     return f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; other releases go on."
 
 
+# -- a tag push that starts nothing: said in the channel, since GitHub never redelivers by itself ----------------------
+def tag_moved(tag: str, pushed_commit: str, released_commit: str, state: str) -> str:
+    """A released tag pushed again at another commit: refused, nothing built."""
+    return (f":no_entry: *{outside(tag, 120)}* now points at `{pushed_commit[:12]}`, but it was released at "
+            f"`{released_commit[:12]}` ({state}). A released tag is never moved: nothing was built. Push a new tag for "
+            "the new commit.")
+
+
+def build_not_submitted(tag: str, error: str) -> str:
+    return (f":x: *{outside(tag, 120)}*: the build could not be submitted ({outside(error)}). Nothing was deployed; "
+            "redeliver the webhook from GitHub to try again.")
+
+
+def release_not_recorded(tag: str, error: str) -> str:
+    return (f":x: *{outside(tag, 120)}*: the release could not be recorded ({outside(error)}). Nothing was started; "
+            "redeliver the webhook from GitHub to try again.")
+
+
 # -- the deploy's replies, in the order a release meets them -----------------------------------------------------------
 def build_failed(status: str, log_url: str) -> str:
     """Cloud Build ended the build other than SUCCESS (`status` as it says it: FAILURE, TIMEOUT, ...)."""
