@@ -142,3 +142,46 @@ def stopped_before_traffic(why: str) -> str:
 def stopped_for_newer(why: str) -> str:
     """A newer release went live while this one waited (`why` names it): this one deploys nothing more."""
     return f":octagonal_sign: {outside(why, 300)}; nothing more is deployed for it."
+
+
+# -- the rollback: incidents, a rollback refused, failed or done -------------------------------------------------------
+def monitoring_test_notice() -> str:
+    return (":test_tube: Cloud Monitoring test notification received on the rollback topic: the channel works. "
+            "Nothing rolled back.")
+
+
+def incident(state: str, policy: str, summary: str, url: str, rollback_trigger: bool) -> str:
+    """An incident opened or closed (`state` as Monitoring says it) that rolls nothing back: a closed one, or one
+    of a policy that is not a rollback trigger (which is said)."""
+    verb = "closed" if state == "closed" else "opened"
+    note = "" if rollback_trigger or state == "closed" else " (this policy is not a rollback trigger)"
+    return (f":rotating_light: Incident {verb}: {outside(policy, 200)}: {outside(summary, 500)}{note} "
+            f"{link(url, 'incident')}")
+
+
+def rollback_failed(trigger: str, requested_by: str, error: str, what: str) -> str:
+    """A rollback that could not be done; `what` (our own words) says what that left."""
+    return f":x: Rollback failed ({trigger}, by {outside(requested_by, 80)}): {outside(error, 500)}; {what}."
+
+
+def rollback_refused(trigger: str, requested_by: str, reason: str) -> str:
+    return f":no_entry: Rollback refused ({trigger}, by {outside(requested_by, 80)}): {outside(reason, 500)}"
+
+
+def rolled_back(from_tag: str, to_tag: str, *, forward: bool, seconds: float, reason: str, requested_by: str,
+                trigger: str, ran_migrations: bool) -> str:
+    """The unit moved from `from_tag` to `to_tag` in `seconds`: back to an older release, or `forward` to a newer
+    one. When the release left ran migrations, says the schema stays migrated."""
+    verb = "Rolled forward" if forward else "Rolled back"
+    old, new = outside(from_tag, 120), outside(to_tag, 120)
+    text = (f":rewind: *{verb}* {old} → {new} (API, worker and frontend) in {duration(seconds)}\n"
+            f"why: {outside(reason, 500)}\nby: {outside(requested_by, 80)} ({trigger})")
+    if ran_migrations:
+        text += (f"\n:warning: {old} ran migrations: the schema stays migrated, so {new}'s code "
+                 "must stay compatible with it.")
+    return text
+
+
+def stopped_by_rollback(reason: str) -> str:
+    """The deploy in flight ends here (`reason` names the rollback that took over)."""
+    return f":octagonal_sign: {outside(reason)}; this release will not continue."
