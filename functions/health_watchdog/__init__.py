@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
+from shared.core import wording
 from shared.core.watchdog import WatchdogState, decide_watchdog
 from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
@@ -62,11 +63,11 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     log = log.bind(tag=live)
     log.info("health judged", verdict=diagnosis.verdict.name.lower(), reasons=list(diagnosis.reasons))
     if decision.alert is not None:
-        thread_note = ""
+        text = decision.alert.text
         found = _release_or_none(services, live, log) if live else None
-        if found and thread_of(found[0]) is not None:
-            thread_note = f" (release {live})"
-        services.notifier.post(decision.alert.text + thread_note)
+        if live and found and thread_of(found[0]) is not None:
+            text = wording.about_release(text, live)
+        services.notifier.post(text)
         log.warning("health alert", kind=decision.alert.kind)
     if decision.rollback_from:
         services.publisher.publish(

@@ -4,10 +4,13 @@ The functions call a builder and post what it returns.
 
 Text from outside (a tag, a name, a reason, an error, a pusher, a policy, a summary, a URL) goes through
 `shared.text` (`outside`, `link`) with the limit it has always had, so Slack shows it as text: never a broadcast, a
-mention or a forged link. Our own names (revisions, executions, digests, Cloud Build's status) are shown as
-they are.
+mention or a forged link. Our own names (revisions, executions, digests, Cloud Build's status) and the watchdog's
+alerts (the live tag, the diagnosis's reasons) are shown as they are.
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from shared.release import Release
 from shared.text import link, outside
@@ -22,6 +25,23 @@ def duration(seconds: float) -> str:
         return f"{seconds:.1f}s"
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes}m {rest:02d}s"
+
+
+def span_text(seconds: float) -> str:
+    """A duration as people say it in chat: "45 s", "30 min", "2 h 05 min"."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest:02d} min"
+
+
+def clock_time(when: float) -> str:
+    """A moment as the channel reads it, in UTC: "14:03:27 UTC"."""
+    return datetime.fromtimestamp(when, tz=timezone.utc).strftime("%H:%M:%S UTC")
 
 
 # -- a release's thread: its root, a corrupt record --------------------------------------------------------------------
@@ -185,3 +205,96 @@ def rolled_back(from_tag: str, to_tag: str, *, forward: bool, seconds: float, re
 def stopped_by_rollback(reason: str) -> str:
     """The deploy in flight ends here (`reason` names the rollback that took over)."""
     return f":octagonal_sign: {outside(reason)}; this release will not continue."
+
+
+# -- the watchdog's alerts ---------------------------------------------------------------------------------------------
+def _subject(tag: str | None) -> str:
+    return tag or "the live release"
+
+
+def _failures(reasons: Sequence[str]) -> str:
+    return "; ".join(reasons) if reasons else "no detail given"
+
+
+def unhealthy(tag: str | None, since: float, reasons: Sequence[str], plan: str) -> str:
+    """The live release (`tag`, None when nothing is recorded live) became unhealthy at `since`; `plan` is one of
+    the rollback sentences below."""
+    return f":red_circle: {_subject(tag)} unhealthy since {clock_time(since)}: {_failures(reasons)}. {plan}"
+
+
+def still_unhealthy(tag: str | None, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
+    """Unhealthy since `since`, said again at `now`: a rollback asked for, a plan changed, or a reminder."""
+    return (f":red_circle: {_subject(tag)} still unhealthy since {clock_time(since)} ({span_text(now - since)}): "
+            f"{_failures(reasons)}. {plan}")
+
+
+def unhealthy_too(tag: str | None, was: str, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
+    """Another release (`tag`) took over from `was` during an unhealthy spell, and is unhealthy too."""
+    return (f":red_circle: still unhealthy now that {_subject(tag)} serves (was {was}), since {clock_time(since)} "
+            f"({span_text(now - since)}): {_failures(reasons)}. {plan}")
+
+
+def degraded(tag: str | None, since: float, after_unhealthy: bool, reasons: Sequence[str]) -> str:
+    """Degraded since `since`; `after_unhealthy` when it was unhealthy until now (its API checks pass again)."""
+    after = " (no longer failing its API health checks)" if after_unhealthy else ""
+    return (f":large_yellow_circle: {_subject(tag)} degraded since {clock_time(since)}{after}: {_failures(reasons)}. "
+            "Degraded is not a reason to roll back: alerting only.")
+
+
+def recovered(tag: str | None, now: float, was: str, since: float | None) -> str:
+    """Healthy again at `now` after an alert; `was` the status it had (unhealthy, degraded), since `since`."""
+    began = f" since {clock_time(since)}" if since is not None else ""
+    return f":white_check_mark: {_subject(tag)} recovered at {clock_time(now)}: healthy again (it had been {was}{began})."
+
+
+def about_release(alert: str, tag: str) -> str:
+    """An alert, naming the release whose thread it is about."""
+    return f"{alert} (release {tag})"
+
+
+# -- whether a rollback is asked for, the sentence that ends an unhealthy alert ----------------------------------------
+def nothing_live() -> str:
+    return "No release is recorded as live: nothing to roll back."
+
+
+def rollback_already_requested(tag: str) -> str:
+    return (f"A rollback from {tag} was already requested and {tag} still serves: "
+            "see the rollback message, or roll back by hand.")
+
+
+def not_rolling_back_again(tag: str) -> str:
+    """`tag` is the release the watchdog itself rolled back to."""
+    return (f"Not rolling back again: {tag} is the release the watchdog rolled back to, and it is unhealthy "
+            "too, so the cause is probably not the release (database, Redis, a dependency).")
+
+
+def automatic_rollback_off() -> str:
+    return ("Automatic rollback is off (rollback.automatic = false): not rolling back; "
+            'publish {"to": "previous"} on the rollback topic to roll back by hand.')
+
+
+def no_earlier_release(tag: str) -> str:
+    return f"No earlier good release to return to from {tag}: not rolling back."
+
+
+def live_since_unknown(tag: str, window: float) -> str:
+    """When `tag` went live is not recorded, so the bake window (`window` seconds) cannot be judged."""
+    return (f"When {tag} went live is unknown, so the {span_text(window)} bake window cannot be judged: "
+            "not rolling back.")
+
+
+def outside_bake_window(tag: str, age: float, window: float) -> str:
+    """`tag` has been live `age` seconds, longer than the bake window of `window` seconds."""
+    return (f"{tag} has been live {span_text(age)}, outside the {span_text(window)} bake window: not rolling back; "
+            "a database outage is not fixed by a rollback. Roll back by hand if the release is to blame.")
+
+
+def rollback_pending(tag: str, previous: str, needed: int, counted: int) -> str:
+    """`counted` unhealthy checks in a row so far, of the `needed` that ask for a rollback to `previous`."""
+    return (f"If it is still unhealthy after {needed} checks in a row ({counted} so far), "
+            f"a rollback from {tag} to {previous} will be requested.")
+
+
+def requesting_rollback(tag: str, previous: str, counted: int, age: float, window: float) -> str:
+    return (f"Requesting a rollback from {tag} to {previous}: {counted} unhealthy checks in a row, "
+            f"{tag} live for {span_text(age)}, inside the {span_text(window)} bake window.")
