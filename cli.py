@@ -126,10 +126,10 @@ def _history(config: Any, as_json: bool) -> int:
     if as_json:
         print(json.dumps([r.to_dict() for r in releases], indent=2))
         return 0
-    print(f"{'tag':<12} {'state':<12} {'took':>9}  {'pushed by':<12} error")
+    print(f"{'tag':<12} {'state':<12} {'took':>11}  {'pushed by':<12} error")
     for release in releases:
         took = duration(release.history[-1][1] - release.created_at) if release.history else "-"
-        print(f"{release.tag:<12} {release.state:<12} {took:>9}  {release.pushed_by:<12} {release.error}")
+        print(f"{release.tag:<12} {release.state:<12} {took:>11}  {release.pushed_by:<12} {release.error}")
     return 0
 
 

@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Literal
 
 from shared.config import WatchdogConfig
-from shared.core.wording import span_text
+from shared.core.wording import duration
 
 # Probe names the watchdog uses. The API's own health endpoints decide "unhealthy": users cannot use the product
 # when they fail. The frontend and CORS only make it "degraded": they are usually a publishing or config slip
@@ -160,7 +160,7 @@ def _judge_metrics(
     """(verdict or None when not judged, failures, notes on what could not be judged)."""
     if metrics is None:
         return None, [], ["Monitoring figures could not be read"]
-    window = span_text(config.window_seconds)
+    window = duration(config.window_seconds)
     if metrics.requests < config.min_requests:
         count = "no requests" if metrics.requests <= 0 else f"only {metrics.requests} requests"
         return None, [], [

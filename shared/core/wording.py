@@ -6,11 +6,15 @@ Text from outside (a tag, a name, a reason, an error, a pusher, a policy, a summ
 `shared.text` (`outside`, `link`) with the limit it has always had, so Slack shows it as text: never a broadcast, a
 mention or a forged link. Our own names (revisions, executions, digests, Cloud Build's status) and the watchdog's
 alerts (the live tag, the diagnosis's reasons) are shown as they are.
+
+`duration` is the one way a text says how long: the root's age, a step's time, a rollback's, a bake window, a
+spell of bad health, a Monitoring window, a timeout.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from shared.release import Release
 from shared.text import link, outside
@@ -18,30 +22,29 @@ from shared.text import link, outside
 
 # -- how long and when -------------------------------------------------------------------------------------------------
 def duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    return f"{minutes}m {rest:02d}s"
+    """`seconds` as people say it in chat, in its largest unit and the one below it, a part that is zero left
+    unsaid: "0 ms", "350 ms", "12.3 s", "45 s", "1 min 05 s", "30 min", "2 h 05 min", "3 h".
 
-
-def span_text(seconds: float) -> str:
-    """A duration as people say it in chat: "45 s", "30 min", "2 h 05 min"."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = int(seconds // 60)
+    Rounded half up to the smallest unit shown (a millisecond, a tenth of a second, a second, a minute), so a value
+    that rounds up into the next unit is said in it: 59.95 s is "1 min", never "60.0 s". Negative (a clock that
+    stepped back) and NaN are "0 ms"."""
+    seconds = seconds if seconds > 0 else 0.0
+    millis = math.floor(seconds * 1000 + 0.5)
+    if millis < 1000:
+        return f"{millis} ms"
+    whole, tenth = divmod(math.floor(seconds * 10 + 0.5), 10)
+    if whole < 60:
+        return f"{whole} s" if tenth == 0 else f"{whole}.{tenth} s"
+    minutes, rest = divmod(math.floor(seconds + 0.5), 60)
     if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest:02d} min"
+        return f"{minutes} min" if rest == 0 else f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(math.floor(seconds / 60 + 0.5), 60)
+    return f"{hours} h" if minutes == 0 else f"{hours} h {minutes:02d} min"
 
 
 def clock_time(when: float) -> str:
     """A moment as the channel reads it, in UTC: "14:03:27 UTC"."""
-    return datetime.fromtimestamp(when, tz=timezone.utc).strftime("%H:%M:%S UTC")
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%H:%M:%S UTC")
 
 
 # -- a release's thread: its root, a corrupt record --------------------------------------------------------------------
@@ -224,14 +227,14 @@ def unhealthy(tag: str | None, since: float, reasons: Sequence[str], plan: str) 
 
 def still_unhealthy(tag: str | None, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
     """Unhealthy since `since`, said again at `now`: a rollback asked for, a plan changed, or a reminder."""
-    return (f":red_circle: {_subject(tag)} still unhealthy since {clock_time(since)} ({span_text(now - since)}): "
+    return (f":red_circle: {_subject(tag)} still unhealthy since {clock_time(since)} ({duration(now - since)}): "
             f"{_failures(reasons)}. {plan}")
 
 
 def unhealthy_too(tag: str | None, was: str, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
     """Another release (`tag`) took over from `was` during an unhealthy spell, and is unhealthy too."""
     return (f":red_circle: still unhealthy now that {_subject(tag)} serves (was {was}), since {clock_time(since)} "
-            f"({span_text(now - since)}): {_failures(reasons)}. {plan}")
+            f"({duration(now - since)}): {_failures(reasons)}. {plan}")
 
 
 def degraded(tag: str | None, since: float, after_unhealthy: bool, reasons: Sequence[str]) -> str:
@@ -279,13 +282,13 @@ def no_earlier_release(tag: str) -> str:
 
 def live_since_unknown(tag: str, window: float) -> str:
     """When `tag` went live is not recorded, so the bake window (`window` seconds) cannot be judged."""
-    return (f"When {tag} went live is unknown, so the {span_text(window)} bake window cannot be judged: "
+    return (f"When {tag} went live is unknown, so the {duration(window)} bake window cannot be judged: "
             "not rolling back.")
 
 
 def outside_bake_window(tag: str, age: float, window: float) -> str:
     """`tag` has been live `age` seconds, longer than the bake window of `window` seconds."""
-    return (f"{tag} has been live {span_text(age)}, outside the {span_text(window)} bake window: not rolling back; "
+    return (f"{tag} has been live {duration(age)}, outside the {duration(window)} bake window: not rolling back; "
             "a database outage is not fixed by a rollback. Roll back by hand if the release is to blame.")
 
 
@@ -297,4 +300,4 @@ def rollback_pending(tag: str, previous: str, needed: int, counted: int) -> str:
 
 def requesting_rollback(tag: str, previous: str, counted: int, age: float, window: float) -> str:
     return (f"Requesting a rollback from {tag} to {previous}: {counted} unhealthy checks in a row, "
-            f"{tag} live for {span_text(age)}, inside the {span_text(window)} bake window.")
+            f"{tag} live for {duration(age)}, inside the {duration(window)} bake window.")
