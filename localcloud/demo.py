@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from localcloud.cloud import LocalCloud
 from shared.core.wording import duration

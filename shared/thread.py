@@ -8,9 +8,9 @@ from __future__ import annotations
 import uuid
 
 from shared.adapters.slack import MessageRef
+from shared.core import wording
 from shared.errors import CorruptRecord, TagshipError
 from shared.log import Logger
-from shared.core import wording
 from shared.release import Release
 from shared.wiring import Services
 

@@ -7,17 +7,24 @@ on this path either: the thread opens on that same first message.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from shared import webhook
-from shared.errors import CorruptRecord, InputError, PreconditionFailed, SignatureError, TagshipError
-from shared.log import Logger, logger
+from shared.core import wording
 from shared.core.start import DUPLICATE, MOVED, REPAIR, RETRY, STARTING, decide_start
+from shared.errors import (
+    CorruptRecord,
+    InputError,
+    PreconditionFailed,
+    SignatureError,
+    TagshipError,
+)
+from shared.log import Logger, logger
 from shared.release import new_release
 from shared.thread import tell_corrupt
 from shared.wiring import Services
-from shared.core import wording
 
 
 @dataclass(frozen=True)

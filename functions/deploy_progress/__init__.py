@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from functions.deploy_progress.pipeline import Pipeline
 from shared.adapters.cloudbuild import parse_notification
 from shared.build_message import FAILED, IGNORE, PROGRESS, judge_build, owns_build
+from shared.core import wording
 from shared.errors import CorruptRecord, InputError
 from shared.log import Logger, logger
-from shared.release import BUILDING, FAILED as FAILED_STATE, Release
-from shared.wiring import Services
-
-from functions.deploy_progress.pipeline import Pipeline
+from shared.release import BUILDING, Release
+from shared.release import FAILED as FAILED_STATE
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
-from shared.core import wording
+from shared.wiring import Services
 
 DRIVE = "drive"
 

@@ -6,19 +6,22 @@ import uuid
 from typing import Any
 
 from shared import deadline
+from shared.core import wording
 from shared.core.deploy import (
-    moved_roles, restores,
+    moved_roles,
+    restores,
 )
 from shared.errors import PermanentError, TagshipError, TransientError
 from shared.log import Logger
 from shared.release import (
-    FAILED, Release, revision_name,
+    FAILED,
+    Release,
+    revision_name,
 )
 from shared.state import TAKE
 from shared.thread import refresh_root, reply
 from shared.unit_move import move_unit
 from shared.wiring import Services
-from shared.core import wording
 
 
 class _Abandoned(Exception):
@@ -81,9 +84,9 @@ class Attempt:
         if self.store.hold_lease(self.tag, self.owner, now):
             return
         lease = self.store.lease()
-        if lease is not None and lease.tag == self.tag and lease.owner == self.owner:  # expired, and nobody took it
-            if self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE:
-                return
+        if (lease is not None and lease.tag == self.tag and lease.owner == self.owner  # expired, and nobody took it
+                and self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE):
+            return
         raise Stopped(f"{self.tag} no longer holds the deploy lease")
 
     def _fail(self, error: str, *, restore: bool) -> None:

@@ -9,20 +9,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.deploy_progress.attempt import HandOver, Stopped
+from functions.deploy_progress.steps import Steps
+from shared.core import wording
 from shared.core.deploy import (
     next_step,
 )
 from shared.core.queue import superseded_by_live
-from shared.errors import CorruptRecord, LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
+from shared.errors import (
+    CorruptRecord,
+    LeaseHeld,
+    PermanentError,
+    PreconditionFailed,
+    TagshipError,
+    TransientError,
+)
 from shared.release import (
-    BUILDING, FAILED, LIVE, MIGRATING, SUPERSEDED, Release,
+    BUILDING,
+    FAILED,
+    LIVE,
+    MIGRATING,
+    SUPERSEDED,
+    Release,
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
 from shared.unit_move import BASELINE
-from shared.core import wording
-from functions.deploy_progress.attempt import HandOver, Stopped
-from functions.deploy_progress.steps import Steps
 
 __all__ = ["BASELINE", "HandOver", "Pipeline", "Stopped", "open_thread", "refresh_root", "reply"]
 
@@ -121,9 +133,9 @@ class Pipeline(Steps):
         self.log.info("waiting for the release in flight", holder=holder)
         reply(self.s, release, wording.waiting_for(holder))
         refresh_root(self.s, release)
-        if self.store.lease() is None:  # the holder finished while we queued: take our turn now
-            if self.store.take_from_queue() == self.tag:
-                return self.drive()
+        # the holder finished while we queued: take our turn now
+        if self.store.lease() is None and self.store.take_from_queue() == self.tag:
+            return self.drive()
         return "waiting"
 
     def _supersede(self, tag: str, *, by: str) -> None:

@@ -6,22 +6,34 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from functions.deploy_progress.attempt import Attempt, HandOver, _Abandoned
 from shared.adapters.cloudrun import poll_delays
-from shared.core.deploy import HandOver as CoreHandOver
+from shared.core import wording
 from shared.core.deploy import (
-    Done, Fail, Verdict, Wait, bake_verdict, migration_verdict, smoke_verdict,
+    Done,
+    Fail,
+    Verdict,
+    Wait,
+    bake_verdict,
+    migration_verdict,
+    smoke_verdict,
 )
+from shared.core.deploy import HandOver as CoreHandOver
 from shared.core.traffic import all_to, serving
 from shared.errors import PermanentError, PreconditionFailed, TransientError
-from shared.core import wording
-from shared.smoke import ProbeAnswer, judge_answer
 from shared.release import (
-    DEPLOYING, LIVE, PUBLISHING, VERIFYING, Release, revision_name, sanitise,
+    DEPLOYING,
+    LIVE,
+    PUBLISHING,
+    VERIFYING,
+    Release,
+    revision_name,
+    sanitise,
 )
+from shared.smoke import ProbeAnswer, judge_answer
 from shared.state import Pointer
 from shared.thread import reply
 from shared.unit_move import copy_frontend, frontend_prefix, snapshot_baseline
-from functions.deploy_progress.attempt import Attempt, HandOver, _Abandoned
 
 
 class Steps(Attempt):

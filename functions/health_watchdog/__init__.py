@@ -10,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
-from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.core import wording
+from shared.core.queue import LeaseView, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
+from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
-from shared.core.queue import LeaseView, nudges
 from shared.release import LIVE, ROLLED_BACK
 from shared.thread import tell_corrupt, thread_of
 from shared.wiring import Services

@@ -11,13 +11,21 @@ import time
 import uuid
 from typing import Any
 
+from shared.core import wording
 from shared.errors import LeaseHeld, TagshipError, TransientError
 from shared.log import Logger
-from shared.core import wording
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
-    NOT_LIVE, PREVIOUS, IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger,
-    parse_rollback_message, plan_rollback,
+    NOT_LIVE,
+    PREVIOUS,
+    IncidentNotice,
+    ReleaseFacts,
+    RollbackPlan,
+    RollbackRequest,
+    TestNotice,
+    is_rollback_trigger,
+    parse_rollback_message,
+    plan_rollback,
 )
 from shared.state import BUSY, ROLLBACK_HOLDER, Pointer
 from shared.thread import refresh_root, reply
@@ -109,7 +117,7 @@ class Rollback:
                 error = TransientError(f"rollback half applied: {error}")
             if error.transient:  # keep the lease for rollbacks; the redelivery (or the next request) finishes the job
                 self.store.pause_lease(ROLLBACK_HOLDER, self.owner, self.s.clock(), LEASE_SECONDS)
-                raise error
+                raise error  # noqa: TRY201 (the half-applied TransientError when it was made, not the caught one)
             self._say_failed(error, "nothing was changed")
             self._end(displaced)
             raise

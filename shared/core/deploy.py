@@ -7,8 +7,8 @@ failure (`Fail`, saying why), or go on to the next step (`DONE`). `now` and ever
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Collection, Mapping
 
 from shared.core.wording import duration
 from shared.release import BUILDING, DEPLOYING, MIGRATING, PUBLISHING, VERIFYING

@@ -13,11 +13,15 @@ from shared.config import WatchdogConfig
 from shared.core import wording
 from shared.errors import InputError
 from shared.health import (
+    DEGRADED_STATUS,
+    HEALTHY_STATUS,
+    STATUSES,
+    UNHEALTHY_STATUS,
+    UNKNOWN_STATUS,
     AlertKind,
-    DEGRADED_STATUS, HEALTHY_STATUS, STATUSES, UNHEALTHY_STATUS, UNKNOWN_STATUS, Diagnosis,
+    Diagnosis,
     Verdict,
 )
-
 
 PLAN_PENDING = "pending"  # counting unhealthy checks; will ask once the count is reached
 PLAN_REQUESTED = "requested"  # asked (this tick or earlier) for the live tag
@@ -60,7 +64,7 @@ class WatchdogState:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WatchdogState":
+    def from_dict(cls, data: Mapping[str, Any]) -> WatchdogState:
         """Reads a stored state; missing keys take their defaults (older records), wrong types raise InputError."""
         if not isinstance(data, Mapping):
             raise InputError(f"watchdog state: expected an object, found {type(data).__name__}")

@@ -63,8 +63,8 @@ def root(release: Release, now: float) -> str:
     attempt = f" (attempt {release.attempt})" if release.attempt > 1 else ""
     build_log = link(release.log_url, "build log")
     lines = [
-        f"{emoji} *{outside(release.tag, 120)}*{attempt} · {release.state}{waiting} · "
-        f"{duration(ended_at - release.created_at)}",
+        (f"{emoji} *{outside(release.tag, 120)}*{attempt} · {release.state}{waiting} · "
+         f"{duration(ended_at - release.created_at)}"),
         f"commit `{outside(release.commit[:12], 12)}` pushed by {outside(release.pushed_by, 80)}"
         + (f" · {build_log}" if build_log else ""),
     ]

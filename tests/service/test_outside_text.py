@@ -8,8 +8,8 @@ import json
 from functions import rollback
 from functions.deploy_progress.pipeline import Pipeline
 from shared import log
-from shared.log import logger
 from shared.core import wording
+from shared.log import logger
 from shared.release import new_release
 from tests.service.fakes import World
 

@@ -2,13 +2,22 @@
 import pytest
 
 from shared.core.deploy import (
-    DONE, Fail, HandOver, Wait, bake_verdict, migration_verdict, moved_roles, next_step, restores, smoke_verdict,
+    DONE,
+    Fail,
+    HandOver,
+    Wait,
+    bake_verdict,
+    migration_verdict,
+    moved_roles,
+    next_step,
+    restores,
+    smoke_verdict,
 )
 
 
 def migration(**overrides):
-    facts = dict(done=False, succeeded=False, message="", started_at=0.0, now=10.0, timeout=600.0, until=480.0,
-                 pause=1.0)
+    facts = {"done": False, "succeeded": False, "message": "", "started_at": 0.0, "now": 10.0, "timeout": 600.0,
+             "until": 480.0, "pause": 1.0}
     return migration_verdict(**{**facts, **overrides})
 
 
@@ -37,8 +46,8 @@ def test_a_migrations_execution_means(overrides, expected):
 
 
 def smoke(**overrides):
-    facts = dict(ok=False, final=False, detail="503 on /api/health", candidate="api-v1", now=0.0, deadline=10.0,
-                 until=100.0, interval=2.0)
+    facts = {"ok": False, "final": False, "detail": "503 on /api/health", "candidate": "api-v1", "now": 0.0,
+             "deadline": 10.0, "until": 100.0, "interval": 2.0}
     return smoke_verdict(**{**facts, **overrides})
 
 
@@ -67,7 +76,7 @@ def test_a_candidates_answer_means(overrides, expected):
 
 
 def bake(**overrides):
-    facts = dict(ok=True, detail="ok", now=0.0, deadline=60.0, until=100.0, interval=5.0)
+    facts = {"ok": True, "detail": "ok", "now": 0.0, "deadline": 60.0, "until": 100.0, "interval": 5.0}
     return bake_verdict(**{**facts, **overrides})
 
 
