@@ -121,16 +121,16 @@ def _status(config: Any, as_json: bool) -> int:
 
 
 def _history(config: Any, as_json: bool) -> int:
-    from shared.messages import duration
+    from shared.core.wording import duration
 
     releases = _store(config).releases()
     if as_json:
         print(json.dumps([r.to_dict() for r in releases], indent=2))
         return 0
-    print(f"{'tag':<12} {'state':<12} {'took':>9}  {'pushed by':<12} error")
+    print(f"{'tag':<12} {'state':<12} {'took':>11}  {'pushed by':<12} error")
     for release in releases:
         took = duration(release.history[-1][1] - release.created_at) if release.history else "-"
-        print(f"{release.tag:<12} {release.state:<12} {took:>9}  {release.pushed_by:<12} {release.error}")
+        print(f"{release.tag:<12} {release.state:<12} {took:>11}  {release.pushed_by:<12} {release.error}")
     return 0
 
 
@@ -178,7 +178,14 @@ def _setup(config: Any, args: Any) -> int:
     from pathlib import Path
 
     from shared import config as config_module
-    from shared.install_plan import POLICY_FILE, WEBHOOK_SECRET, alert_policy, config_in_source, notes, plan
+    from shared.install_plan import (
+        POLICY_FILE,
+        WEBHOOK_SECRET,
+        alert_policy,
+        config_in_source,
+        notes,
+        plan,
+    )
 
     chosen = args.config or os.environ.get(config_module.CONFIG_ENV) or config_module.DEFAULT_PATH
     try:
@@ -198,7 +205,7 @@ def _setup(config: Any, args: Any) -> int:
             print(f"\n# {lookup.what}\n{lookup.shell()}")
             values[lookup.name] = ""
             if args.apply:
-                found = subprocess.run(lookup.command, capture_output=True, text=True)
+                found = subprocess.run(lookup.command, capture_output=True, text=True, check=False)
                 values[lookup.name] = found.stdout.strip().splitlines()[0] if found.stdout.strip() else ""
                 if found.returncode != 0 or not values[lookup.name]:
                     print(f"tagship: stopped: could not read {lookup.what} (exit {found.returncode})", file=sys.stderr)
@@ -208,10 +215,10 @@ def _setup(config: Any, args: Any) -> int:
         if not args.apply:
             continue
         ready = step.resolved(values) if step.needs else step
-        if ready.check is not None and subprocess.run(ready.check, capture_output=True).returncode == 0:
+        if ready.check is not None and subprocess.run(ready.check, capture_output=True, check=False).returncode == 0:
             print("#   already there: skipped")
             continue
-        done = subprocess.run(ready.command)
+        done = subprocess.run(ready.command, check=False)
         if done.returncode != 0:
             print(f"tagship: stopped: that command exited {done.returncode}", file=sys.stderr)
             return done.returncode
@@ -231,8 +238,8 @@ SMALL_RECORDS = ("pointer.json", "lease.json", "queue.json", "watchdog.json")
 
 def _corrupt_in(store: Any, name: str, data: Any) -> str | None:
     """What is wrong with record `name`, or None when it reads as its type."""
-    from shared.errors import CorruptRecord, InputError
     from shared.core.watchdog import WatchdogState
+    from shared.errors import CorruptRecord, InputError
     from shared.record_shape import LEASE_FIELDS, QUEUE_FIELDS, check_shape
     from shared.release import Release
     from shared.state import Pointer
@@ -302,8 +309,8 @@ def _metrics(config: Any, args: Any) -> int:
     import dataclasses
     import time
 
+    from shared.core.wording import duration
     from shared.dora import dora
-    from shared.messages import duration
 
     figures = dora(_store(config).releases(), now=time.time(), window_days=args.days)
     if args.json:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from localcloud.cloud import LocalCloud
-from shared.messages import duration
+from shared.core.wording import duration
 from shared.release import revision_name
 
 LATENCY = {"build": 0.6, "migration": 0.4, "revision_ready": 0.3}

@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from enum import Enum
 from typing import Literal
 
 from shared.config import WatchdogConfig
+from shared.core.wording import duration
 
 # Probe names the watchdog uses. The API's own health endpoints decide "unhealthy": users cannot use the product
 # when they fail. The frontend and CORS only make it "degraded": they are usually a publishing or config slip
@@ -160,7 +160,7 @@ def _judge_metrics(
     """(verdict or None when not judged, failures, notes on what could not be judged)."""
     if metrics is None:
         return None, [], ["Monitoring figures could not be read"]
-    window = span_text(config.window_seconds)
+    window = duration(config.window_seconds)
     if metrics.requests < config.min_requests:
         count = "no requests" if metrics.requests <= 0 else f"only {metrics.requests} requests"
         return None, [], [
@@ -196,22 +196,6 @@ def _judge_metrics(
 def _percent(ratio: float) -> str:
     text = f"{ratio * 100:.2f}".rstrip("0").rstrip(".")
     return f"{text}%"
-
-
-def span_text(seconds: float) -> str:
-    """A duration as people say it in chat: "45 s", "30 min", "2 h 05 min"."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest:02d} min"
-
-
-def clock_time(when: float) -> str:
-    return datetime.fromtimestamp(when, tz=timezone.utc).strftime("%H:%M:%S UTC")
 
 
 # ---- the watchdog's memory and its step -------------------------------------------------------------------------

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import webhook
+from shared.core import wording
 from shared.core.start import DUPLICATE, MOVED, REPAIR, RETRY, STARTING, decide_start
 from shared.errors import CorruptRecord, PreconditionFailed, TagshipError
 from shared.log import Logger
 from shared.release import new_release
-from shared.text import outside
 from shared.thread import tell_corrupt
 from shared.wiring import Services
 
@@ -54,9 +54,7 @@ def start_release(services: Services, start: webhook.Start, delivery: str, log: 
             if decision.action == MOVED:
                 log.warning("moved tag refused", reason=decision.reason, released_commit=existing.commit,
                             pushed_commit=start.commit)
-                _tell(services, f":no_entry: *{outside(start.tag, 120)}* now points at `{start.commit[:12]}`, but it was released at "
-                                f"`{existing.commit[:12]}` ({existing.state}). A released tag is never moved: nothing "
-                                "was built. Push a new tag for the new commit.")
+                _tell(services, wording.tag_moved(start.tag, start.commit, existing.commit, existing.state))
                 return Answer(409, {"error": "tag moved after its release; nothing was started", "tag": start.tag,
                                     "released_commit": existing.commit, "pushed_commit": start.commit})
             if decision.action in (REPAIR, RETRY):
@@ -84,8 +82,7 @@ def start_release(services: Services, start: webhook.Start, delivery: str, log: 
             failure = f"build submission failed: {str(error)[:500]}"
             services.store.update_release(start.tag, lambda r: r.but(error=failure))
             log.error("build submission failed", error=str(error))
-            _tell(services, f":x: *{outside(start.tag, 120)}*: the build could not be submitted ({outside(error)}). Nothing was deployed; "
-                            "redeliver the webhook from GitHub to try again.")
+            _tell(services, wording.build_not_submitted(start.tag, str(error)))
             return Answer(503, {"error": "build submission failed; redeliver to retry", "tag": start.tag})
     except CorruptRecord as error:  # never acted on, never overwritten by a delivery: a person mends it
         tell_corrupt(services, error, log, start.tag)
@@ -93,8 +90,7 @@ def start_release(services: Services, start: webhook.Start, delivery: str, log: 
                             "record": error.name})
     except TagshipError as error:
         log.error("could not record the release", error=str(error))
-        _tell(services, f":x: *{outside(start.tag, 120)}*: the release could not be recorded ({outside(error)}). Nothing was started; "
-                        "redeliver the webhook from GitHub to try again.")
+        _tell(services, wording.release_not_recorded(start.tag, str(error)))
         return Answer(503, {"error": "state bucket unavailable; redeliver to retry"})
     log.info("release started", build_id=build_id, log_url=log_url, commit=start.commit, pushed_by=start.pushed_by,
              attempt=release.attempt)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import uuid
 
 from shared.adapters.slack import MessageRef
+from shared.core import wording
 from shared.errors import CorruptRecord, TagshipError
 from shared.log import Logger
-from shared.messages import root_text
 from shared.release import Release
 from shared.wiring import Services
 
@@ -26,7 +26,7 @@ def open_thread(services: Services, release: Release) -> Release:
     claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts=token))
     if claimed is None or claimed.slack_ts != token:
         return claimed or release
-    ref = services.notifier.post(root_text(claimed, services.clock()))
+    ref = services.notifier.post(wording.root(claimed, services.clock()))
     if ref is None:
         return claimed
     return services.store.update_release(
@@ -60,7 +60,7 @@ def reply(services: Services, release: Release, text: str) -> None:
 def refresh_root(services: Services, release: Release) -> None:
     thread = _current_thread(services, release)
     if thread is not None:
-        services.notifier.update(thread, root_text(release, services.clock()))
+        services.notifier.update(thread, wording.root(release, services.clock()))
 
 
 def tell_corrupt(services: Services, error: CorruptRecord, log: Logger, tag: str | None = None) -> None:
@@ -73,6 +73,4 @@ def tell_corrupt(services: Services, error: CorruptRecord, log: Logger, tag: str
         log.warning("could not mark the corrupt record as told", error=str(failure)[:200])
         first = True
     if first:
-        about = f" (release {tag})" if tag else ""
-        services.notifier.post(f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; "
-                               "other releases go on.")
+        services.notifier.post(wording.corrupt_record(str(error), tag))

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from functions.deploy_progress.pipeline import Pipeline
 from shared.adapters.cloudbuild import parse_notification
 from shared.build_message import FAILED, IGNORE, PROGRESS, judge_build, owns_build
+from shared.core import wording
 from shared.errors import CorruptRecord, InputError
 from shared.log import Logger, logger
-from shared.release import BUILDING, FAILED as FAILED_STATE, Release
-from shared.wiring import Services
-
-from functions.deploy_progress.pipeline import Pipeline
+from shared.release import BUILDING, Release
+from shared.release import FAILED as FAILED_STATE
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
-from shared.text import link
+from shared.wiring import Services
 
 DRIVE = "drive"
 
@@ -90,7 +90,7 @@ def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str,
         )
         if failed is not None and failed.state == FAILED_STATE and failed.error == reason:
             log.error("build failed; nothing deployed", status=read.status)
-            reply(services, failed, f":x: Build {read.status.lower()}; nothing was deployed. {link(read.log_url, 'build log')}")
+            reply(services, failed, wording.build_failed(read.status, read.log_url))
             refresh_root(services, failed)
         return "build failed"
     if verdict.action == PROGRESS:
@@ -99,5 +99,5 @@ def _on_build(services: Services, payload: dict[str, Any], attributes: dict[str,
     if not release.image:
         services.store.update_release(release.tag, lambda r: None if r.image else r.but(image=verdict.image))
         log.info("build succeeded", image=verdict.image)
-        reply(services, release, f":package: Built `{verdict.image.rsplit('@', 1)[1][:19]}`")
+        reply(services, release, wording.built(verdict.image.rsplit("@", 1)[1]))
     return Pipeline(services, release.tag, message_id, log).drive()

@@ -6,19 +6,22 @@ import uuid
 from typing import Any
 
 from shared import deadline
+from shared.core import wording
 from shared.core.deploy import (
-    moved_roles, restores,
+    moved_roles,
+    restores,
 )
 from shared.errors import CorruptRecord, PermanentError, TagshipError, TransientError
 from shared.log import Logger
 from shared.release import (
-    FAILED, Release, revision_name,
+    FAILED,
+    Release,
+    revision_name,
 )
 from shared.state import TAKE
 from shared.thread import refresh_root, reply
 from shared.unit_move import move_unit
 from shared.wiring import Services
-from shared.text import outside
 
 
 class _Abandoned(Exception):
@@ -88,9 +91,9 @@ class Attempt:
         if self.store.hold_lease(self.tag, self.owner, now):
             return
         lease = self.store.lease()
-        if lease is not None and lease.tag == self.tag and lease.owner == self.owner:  # expired, and nobody took it
-            if self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE:
-                return
+        if (lease is not None and lease.tag == self.tag and lease.owner == self.owner  # expired, and nobody took it
+                and self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE):
+            return
         raise Stopped(f"{self.tag} no longer holds the deploy lease")
 
     def _fail(self, error: str, *, restore: bool) -> None:
@@ -99,9 +102,7 @@ class Attempt:
             self._restore(release)
         release = self._move(FAILED, error=error)
         self.log.error("release failed", error=error, restored=restore)
-        before = outside(release.previous.get('tag') or 'the one before tagship', 120)
-        restored = f" The previous release ({before}) serves." if restore or release.previous else ""
-        reply(self.s, release, f":x: {outside(error, 1500)}.{restored}")
+        reply(self.s, release, wording.failed(error, release.previous.get("tag"), restore or bool(release.previous)))
 
     def _moved(self, release: Release) -> set[str]:
         """Roles whose traffic this release holds, by its record or by what the cloud serves."""

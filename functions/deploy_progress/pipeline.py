@@ -9,20 +9,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.deploy_progress.attempt import HandOver, Stopped
+from functions.deploy_progress.steps import Steps
+from shared.core import wording
 from shared.core.deploy import (
     next_step,
 )
 from shared.core.queue import superseded_by_live
-from shared.errors import CorruptRecord, LeaseHeld, PermanentError, PreconditionFailed, TagshipError, TransientError
+from shared.errors import (
+    CorruptRecord,
+    LeaseHeld,
+    PermanentError,
+    PreconditionFailed,
+    TagshipError,
+    TransientError,
+)
 from shared.release import (
-    BUILDING, FAILED, LIVE, MIGRATING, SUPERSEDED, Release,
+    BUILDING,
+    FAILED,
+    LIVE,
+    MIGRATING,
+    SUPERSEDED,
+    Release,
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
 from shared.unit_move import BASELINE
-from shared.text import outside
-from functions.deploy_progress.attempt import HandOver, Stopped
-from functions.deploy_progress.steps import Steps
 
 __all__ = ["BASELINE", "HandOver", "Pipeline", "Stopped", "open_thread", "refresh_root", "reply"]
 
@@ -104,7 +116,7 @@ class Pipeline(Steps):
         self.log.warning(f"deploy stopped: {why}", reason=str(stop))
         now = self._now()
         released = self._update(lambda r: r.move(FAILED, now, error=f"stopped: {why}") if not r.ended and r.state != LIVE else None)
-        reply(self.s, released, f":octagonal_sign: Stopped before the next traffic change: {why}.")
+        reply(self.s, released, wording.stopped_before_traffic(why))
         refresh_root(self.s, released)
         return "stopped"
 
@@ -119,11 +131,11 @@ class Pipeline(Steps):
             self._supersede(self.tag, by=self.store.queued() or "a newer tag")
             return "superseded"
         self.log.info("waiting for the release in flight", holder=holder)
-        reply(self.s, release, f":hourglass: Waiting: {outside(holder, 120)} is deploying.")
+        reply(self.s, release, wording.waiting_for(holder))
         refresh_root(self.s, release)
-        if self.store.lease() is None:  # the holder finished while we queued: take our turn now
-            if self.store.take_from_queue() == self.tag:
-                return self.drive()
+        # the holder finished while we queued: take our turn now
+        if self.store.lease() is None and self.store.take_from_queue() == self.tag:
+            return self.drive()
         return "waiting"
 
     def _supersede(self, tag: str, *, by: str) -> None:
@@ -131,7 +143,7 @@ class Pipeline(Steps):
         release = self.store.update_release(tag, lambda r: r.move(SUPERSEDED, now, error=f"superseded by {by}") if r.state == BUILDING else None)
         if release is not None and release.state == SUPERSEDED:
             self.log.info("release superseded", superseded=tag, by=by)
-            reply(self.s, release, f":fast_forward: Superseded by {outside(by, 120)}: not deployed.")
+            reply(self.s, release, wording.superseded_by(by))
             refresh_root(self.s, release)
 
     def _run(self) -> str:
@@ -171,7 +183,7 @@ class Pipeline(Steps):
         why = f"stopped: the newer release {newer} went live while this one waited"
         stopped = self._update(lambda r: r.move(FAILED, now, error=why) if not r.ended and r.state != LIVE else None)
         self.log.warning("deploy stopped: a newer release is live", newer=newer)
-        reply(self.s, stopped, f":octagonal_sign: {outside(why, 300)}; nothing more is deployed for it.")
+        reply(self.s, stopped, wording.stopped_for_newer(why))
         refresh_root(self.s, stopped)
 
     def _newer_live(self, release: Release) -> str | None:

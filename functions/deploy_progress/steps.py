@@ -6,23 +6,34 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from functions.deploy_progress.attempt import Attempt, HandOver, _Abandoned
 from shared.adapters.cloudrun import poll_delays
-from shared.core.deploy import HandOver as CoreHandOver
+from shared.core import wording
 from shared.core.deploy import (
-    Done, Fail, Verdict, Wait, bake_verdict, migration_verdict, smoke_verdict,
+    Done,
+    Fail,
+    Verdict,
+    Wait,
+    bake_verdict,
+    migration_verdict,
+    smoke_verdict,
 )
+from shared.core.deploy import HandOver as CoreHandOver
 from shared.core.traffic import all_to, serving
 from shared.errors import PermanentError, PreconditionFailed, TransientError
-from shared.messages import duration
-from shared.smoke import ProbeAnswer, judge_answer
 from shared.release import (
-    DEPLOYING, LIVE, PUBLISHING, VERIFYING, Release, revision_name, sanitise,
+    DEPLOYING,
+    LIVE,
+    PUBLISHING,
+    VERIFYING,
+    Release,
+    revision_name,
+    sanitise,
 )
+from shared.smoke import ProbeAnswer, judge_answer
 from shared.state import Pointer
 from shared.thread import reply
 from shared.unit_move import copy_frontend, frontend_prefix, snapshot_baseline
-from shared.text import outside
-from functions.deploy_progress.attempt import Attempt, HandOver, _Abandoned
 
 
 class Steps(Attempt):
@@ -42,7 +53,7 @@ class Steps(Attempt):
                 name = execution.name
             release = self._update(lambda r: r.but(migration_execution=name))
             self.log.info("migration started", execution=name)
-            reply(self.s, release, f":card_file_box: Migrations running (`{name.rsplit('/', 1)[-1]}`)")
+            reply(self.s, release, wording.migrations_running(name))
         started_at = release.migration_started_at or self._now()
         delays = poll_delays(maximum=2.0)  # noticed done within a tenth of its run time, at most 2 s late
         while True:
@@ -64,7 +75,7 @@ class Steps(Attempt):
             return True
         release = self._move(DEPLOYING)
         took = release.steps.get("migrate", {})
-        reply(self.s, release, f":card_file_box: Migrations done in {duration(took.get('finished', 0) - took.get('started', 0))}")
+        reply(self.s, release, wording.migrations_done_in(took.get("finished", 0) - took.get("started", 0)))
         return True
 
     def _capture_previous(self, release: Release) -> Release:
@@ -112,12 +123,12 @@ class Steps(Attempt):
             if isinstance(smoke, Fail):
                 self._fail(smoke.reason, restore=smoke.restore)
                 return
-            reply(self.s, release, f":white_check_mark: Candidate `{api_revision}` passed its smoke test")
+            reply(self.s, release, wording.candidate_passed(api_revision))
             self._guard_traffic()
             run.set_traffic(api, all_to(api_revision, tag))
             release = self._update(lambda r: r.but(traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
             self._step("deploy_api", "finished")
-            reply(self.s, release, f":rocket: API traffic moved to `{api_revision}`")
+            reply(self.s, release, wording.api_traffic_moved(api_revision))
         # The API serves this release: the worker's revision and the frontend no longer wait for each other. The
         # frontend is copied on a second thread while the worker deploys here. index.html, which makes the new
         # frontend visible, goes last, only if the worker has not failed and the lease is still ours; the thread
@@ -164,7 +175,7 @@ class Steps(Attempt):
             release = self._update(lambda r: r.but(revisions={**r.revisions, "worker": worker_revision},
                                                    traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("worker",)))))
             self._step("deploy_worker", "finished")
-            reply(self.s, release, f":gear: Worker on `{worker_revision}`")
+            reply(self.s, release, wording.worker_on(worker_revision))
         return None
 
     def _smoke(self, base_url: str, candidate: str) -> Verdict:
@@ -207,7 +218,7 @@ class Steps(Attempt):
         copied, objects = copy_frontend(self.s, frontend_prefix(self.config, self.identity), before_index=before_index)
         release = self._update(lambda r: r.but(frontend_objects=objects, frontend_published=True))
         self._step("publish", "finished")
-        reply(self.s, release, f":globe_with_meridians: Frontend published ({copied} of {len(objects)} files changed)")
+        reply(self.s, release, wording.frontend_published(copied, len(objects)))
 
     def _verify(self, release: Release) -> None:
         deploy = self.config.deploy
@@ -243,4 +254,4 @@ class Steps(Attempt):
         release = self._move(LIVE)
         went_live = release.at(LIVE)
         total = went_live - release.created_at if went_live is not None else 0.0
-        reply(self.s, release, f":white_check_mark: Live in {duration(total)}. Rollback target: {outside(previous_live or 'the pre-tagship revisions', 120)}.")
+        reply(self.s, release, wording.live_in(total, previous_live))

@@ -10,11 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
-from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
+from shared.core import wording
+from shared.core.queue import LeaseView, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
+from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
-from shared.core.queue import LeaseView, nudges
 from shared.release import LIVE, ROLLED_BACK
 from shared.starting import start_release
 from shared.webhook import Start
@@ -64,11 +65,11 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     log = log.bind(tag=live)
     log.info("health judged", verdict=diagnosis.verdict.name.lower(), reasons=list(diagnosis.reasons))
     if decision.alert is not None:
-        thread_note = ""
+        text = decision.alert.text
         found = _release_or_none(services, live, log) if live else None
-        if found and thread_of(found[0]) is not None:
-            thread_note = f" (release {live})"
-        services.notifier.post(decision.alert.text + thread_note)
+        if live and found and thread_of(found[0]) is not None:
+            text = wording.about_release(text, live)
+        services.notifier.post(text)
         log.warning("health alert", kind=decision.alert.kind)
     if decision.rollback_from:
         services.publisher.publish(

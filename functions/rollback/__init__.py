@@ -11,19 +11,26 @@ import time
 import uuid
 from typing import Any
 
+from shared.core import wording
 from shared.errors import LeaseHeld, TagshipError, TransientError
 from shared.log import Logger
-from shared.messages import duration
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
-    NOT_LIVE, PREVIOUS, IncidentNotice, ReleaseFacts, RollbackPlan, RollbackRequest, TestNotice, is_rollback_trigger,
-    parse_rollback_message, plan_rollback,
+    NOT_LIVE,
+    PREVIOUS,
+    IncidentNotice,
+    ReleaseFacts,
+    RollbackPlan,
+    RollbackRequest,
+    TestNotice,
+    is_rollback_trigger,
+    parse_rollback_message,
+    plan_rollback,
 )
 from shared.state import BUSY, ROLLBACK_HOLDER, Pointer
 from shared.thread import refresh_root, reply
 from shared.unit_move import frontend_prefix, move_unit
 from shared.wiring import Services
-from shared.text import link, outside
 
 LEASE_SECONDS = 300.0
 LEASE_WAIT_SECONDS = 10.0  # a rollback takes well under this; waiting here beats Pub/Sub's redelivery backoff
@@ -35,7 +42,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     such requests never walk back two releases."""
     message = parse_rollback_message(data, attributes)
     if isinstance(message, TestNotice):
-        services.notifier.post(":test_tube: Cloud Monitoring test notification received on the rollback topic: the channel works. Nothing rolled back.")
+        services.notifier.post(wording.monitoring_test_notice())
         return "test notification"
     if isinstance(message, IncidentNotice):
         request = _from_incident(services, message, log)
@@ -56,10 +63,7 @@ def _from_incident(services: Services, notice: IncidentNotice, log: Logger) -> R
         return None
     trigger = is_rollback_trigger(notice, services.config.rollback)
     if notice.state != "open" or not trigger:
-        verb = "closed" if notice.state == "closed" else "opened"
-        note = "" if trigger or notice.state == "closed" else " (this policy is not a rollback trigger)"
-        services.notifier.post(f":rotating_light: Incident {verb}: {outside(notice.policy_name, 200)}: {outside(notice.summary, 500)}{note} "
-                               f"{link(notice.url, 'incident')}")
+        services.notifier.post(wording.incident(notice.state, notice.policy_name, notice.summary, notice.url, trigger))
         log.info("incident reported", state=notice.state, rollback_trigger=trigger)
         return None
     pointer = services.store.pointer()
@@ -116,7 +120,7 @@ class Rollback:
                 error = TransientError(f"rollback half applied: {error}")
             if error.transient:  # keep the lease for rollbacks; the redelivery (or the next request) finishes the job
                 self.store.pause_lease(ROLLBACK_HOLDER, self.owner, self.s.clock(), LEASE_SECONDS)
-                raise error
+                raise error  # noqa: TRY201 (the half-applied TransientError when it was made, not the caught one)
             self._say_failed(error, "nothing was changed")
             self._end(displaced)
             raise
@@ -128,8 +132,7 @@ class Rollback:
         """Once per request: a failed rollback is the one thing the channel must hear of."""
         if self.store.mark_once("rollback-failure", self.message_id or self.owner, {"error": str(error)[:500]}):
             self.log.error("rollback failed", error=str(error), what=what)
-            self.s.notifier.post(f":x: Rollback failed ({self.request.trigger}, by {outside(self.request.requested_by, 80)}): "
-                                 f"{outside(error, 500)}; {what}.")
+            self.s.notifier.post(wording.rollback_failed(self.request.trigger, self.request.requested_by, str(error), what))
 
     def _end(self, hand_back: Any = None) -> None:
         if hand_back is not None:
@@ -172,8 +175,7 @@ class Rollback:
             self.log.warning("rollback refused", reason=plan.reason, to=request.to, from_tag=request.from_tag,
                              kind=plan.kind)
             if plan.kind != NOT_LIVE:  # about a release no longer live: the rollback it asks for happened; log only
-                self.s.notifier.post(f":no_entry: Rollback refused ({request.trigger}, by "
-                                     f"{outside(request.requested_by, 80)}): {outside(plan.reason, 500)}")
+                self.s.notifier.post(wording.rollback_refused(request.trigger, request.requested_by, plan.reason))
             return f"refused: {plan.reason}"
         log = self.log.bind(tag=plan.from_tag)
         if displaced is not None:
@@ -204,13 +206,9 @@ class Rollback:
         return f"rolled back {plan.from_tag} -> {plan.to_tag}"
 
     def _tell(self, plan: RollbackPlan, target: Release, bad: Release, took: float) -> None:
-        verb = "Rolled back" if _went_live_before(target, bad) else "Rolled forward"
-        old, new = outside(plan.from_tag, 120), outside(plan.to_tag, 120)
-        text = (f":rewind: *{verb}* {old} → {new} (API, worker and frontend) in {duration(took)}\n"
-                f"why: {outside(plan.reason, 500)}\nby: {outside(plan.requested_by, 80)} ({plan.trigger})")
-        if bad.steps.get("migrate"):
-            text += (f"\n:warning: {old} ran migrations: the schema stays migrated, so {new}'s code "
-                     "must stay compatible with it.")
+        text = wording.rolled_back(plan.from_tag, plan.to_tag, forward=not _went_live_before(target, bad), seconds=took,
+                                   reason=plan.reason, requested_by=plan.requested_by, trigger=plan.trigger,
+                                   ran_migrations=bool(bad.steps.get("migrate")))
         reply(self.s, bad, text)
         refresh_root(self.s, bad)
         self.s.notifier.post(text)
@@ -222,7 +220,7 @@ class Rollback:
         stopped = self.store.update_release(tag, lambda r: None if r.ended or r.state == LIVE else r.move(FAILED, now, error=reason))
         if stopped is not None and stopped.state == FAILED and stopped.error == reason:
             self.log.bind(tag=tag).warning("deploy stopped: a rollback took over", reason=reason)
-            reply(self.s, stopped, f":octagonal_sign: {outside(reason)}; this release will not continue.")
+            reply(self.s, stopped, wording.stopped_by_rollback(reason))
             refresh_root(self.s, stopped)
 
     def _apply(self, target: Release) -> None:

@@ -44,7 +44,7 @@ from shared.core.canary_verdict import (
     window,
 )
 from shared.core.traffic import all_to, split
-from shared.health import span_text
+from shared.core.wording import duration
 from shared.ports import TrafficTarget
 
 __all__ = [
@@ -289,7 +289,7 @@ def next_action(state: CanaryState, verdict: Verdict | TooEarly, now: float,
     if now < longest_at:
         until = longest_at if isinstance(verdict, Verdict) else min(verdict.until, longest_at)
         return state, Wait(until, f"{step} inconclusive: {why}")
-    longest = span_text(policy.max_seconds_per_step)
+    longest = duration(policy.max_seconds_per_step)
     if policy.inconclusive == "promote":
         reason = f"{step} still inconclusive at its longest ({longest}): {why}; promoted, as canary.inconclusive says"
         return _end(_judged(state, now, judged, PROMOTED), PROMOTED, reason), Promote(reason)

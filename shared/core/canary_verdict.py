@@ -10,7 +10,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from shared.config import CanaryConfig
-from shared.health import span_text
+from shared.core.wording import duration
 
 
 class Outcome(Enum):
@@ -165,8 +165,8 @@ def window(step_started_at: float, now: float, lag_seconds: float, *, min_second
     than `min_seconds` (exactly it is long enough) is too early, until the moment it is long enough."""
     end = now - lag_seconds
     if end - step_started_at < min_seconds:
-        length = span_text(max(0.0, end - step_started_at))
+        length = duration(max(0.0, end - step_started_at))
         return TooEarly(step_started_at + min_seconds + lag_seconds,
-                        f"the step's window is {length} long, {span_text(min_seconds)} needed (Monitoring's "
-                        f"figures end {span_text(lag_seconds)} ago)")
+                        f"the step's window is {length} long, {duration(min_seconds)} needed (Monitoring's "
+                        f"figures end {duration(lag_seconds)} ago)")
     return Window(step_started_at, end)

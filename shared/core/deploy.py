@@ -7,9 +7,10 @@ failure (`Fail`, saying why), or go on to the next step (`DONE`). `now` and ever
 """
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Collection, Mapping
 
+from shared.core.wording import duration
 from shared.release import BUILDING, DEPLOYING, MIGRATING, PUBLISHING, VERIFYING
 
 
@@ -54,7 +55,7 @@ def migration_verdict(*, done: bool, succeeded: bool, message: str, started_at: 
             return DONE
         return Fail(f"Migrations failed: {message or 'the job execution failed'}; no traffic moved", restore=False)
     if now - started_at > timeout:
-        return Fail(f"Migrations ran longer than {timeout:g}s; no traffic moved", restore=False)
+        return Fail(f"Migrations ran longer than {duration(timeout)}; no traffic moved", restore=False)
     if now > until:
         return HandOver("the migration outlasts this invocation")
     return Wait(pause)

@@ -10,13 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import WatchdogConfig
+from shared.core import wording
 from shared.errors import InputError
 from shared.health import (
+    DEGRADED_STATUS,
+    HEALTHY_STATUS,
+    STATUSES,
+    UNHEALTHY_STATUS,
+    UNKNOWN_STATUS,
     AlertKind,
-    DEGRADED_STATUS, HEALTHY_STATUS, STATUSES, UNHEALTHY_STATUS, UNKNOWN_STATUS, Diagnosis,
-    Verdict, clock_time, span_text,
+    Diagnosis,
+    Verdict,
 )
-
 
 PLAN_PENDING = "pending"  # counting unhealthy checks; will ask once the count is reached
 PLAN_REQUESTED = "requested"  # asked (this tick or earlier) for the live tag
@@ -59,7 +64,7 @@ class WatchdogState:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WatchdogState":
+    def from_dict(cls, data: Mapping[str, Any]) -> WatchdogState:
         """Reads a stored state; missing keys take their defaults (older records), wrong types raise InputError."""
         if not isinstance(data, Mapping):
             raise InputError(f"watchdog state: expected an object, found {type(data).__name__}")
@@ -172,25 +177,19 @@ def decide_watchdog(
     status = diagnosis.verdict.value
     since = now if status != state.status or state.since is None else state.since
     base = dataclasses.replace(state, status=status, since=since, live_tag=live_tag)
-    subject = live_tag or "the live release"
 
     if diagnosis.verdict is Verdict.HEALTHY:
         new_state = dataclasses.replace(base, consecutive_unhealthy=0, rollback_plan=None)
         if state.alerted_status in (UNHEALTHY_STATUS, DEGRADED_STATUS):
             was = state.status if state.status in (UNHEALTHY_STATUS, DEGRADED_STATUS) else state.alerted_status
-            began = f" since {clock_time(state.since)}" if state.since is not None else ""
-            text = f":white_check_mark: {subject} recovered at {clock_time(now)}: healthy again (it had been {was}{began})."
+            text = wording.recovered(live_tag, now, was, state.since)
             return _alerting(new_state, Alert("recovered", text), now, HEALTHY_STATUS, None)
         return WatchdogDecision(new_state, None, None)
 
     if diagnosis.verdict is Verdict.DEGRADED:
         new_state = dataclasses.replace(base, consecutive_unhealthy=0, rollback_plan=None)
         if state.status != DEGRADED_STATUS:
-            after = " (no longer failing its API health checks)" if state.status == UNHEALTHY_STATUS else ""
-            text = (
-                f":large_yellow_circle: {subject} degraded since {clock_time(since)}{after}: {_failures(diagnosis)}. "
-                "Degraded is not a reason to roll back: alerting only."
-            )
+            text = wording.degraded(live_tag, since, state.status == UNHEALTHY_STATUS, diagnosis.reasons)
             return _alerting(new_state, Alert("degraded", text), now, DEGRADED_STATUS, None)
         return WatchdogDecision(new_state, None, None)
 
@@ -209,18 +208,17 @@ def decide_watchdog(
         rollback_requested_to=previous_good_tag if requesting else state.rollback_requested_to,
     )
     rollback_from = live_tag if requesting else None
-    what = _failures(diagnosis)
+    reasons = diagnosis.reasons
     if state.status != UNHEALTHY_STATUS:
-        text = f":red_circle: {subject} unhealthy since {clock_time(since)}: {what}. {plan.sentence}"
+        text = wording.unhealthy(live_tag, since, reasons, plan.sentence)
         return _alerting(new_state, Alert("unhealthy", text), now, UNHEALTHY_STATUS, rollback_from)
-    lasting = f"since {clock_time(since)} ({span_text(now - since)})"
     if tag_changed and state.live_tag is not None:
-        text = f":red_circle: still unhealthy now that {subject} serves (was {state.live_tag}), {lasting}: {what}. {plan.sentence}"
+        text = wording.unhealthy_too(live_tag, state.live_tag, since, now, reasons, plan.sentence)
         return _alerting(new_state, Alert("still_unhealthy", text), now, UNHEALTHY_STATUS, rollback_from)
     plan_changed = state.rollback_plan is not None and state.rollback_plan != plan.key
     reminder_due = state.last_alert_at is None or now - state.last_alert_at >= config.reminder_seconds
     if requesting or plan_changed or reminder_due:
-        text = f":red_circle: {subject} still unhealthy {lasting}: {what}. {plan.sentence}"
+        text = wording.still_unhealthy(live_tag, since, now, reasons, plan.sentence)
         return _alerting(new_state, Alert("still_unhealthy", text), now, UNHEALTHY_STATUS, rollback_from)
     return WatchdogDecision(new_state, None, None)
 
@@ -230,10 +228,6 @@ def _alerting(
 ) -> WatchdogDecision:
     state = dataclasses.replace(new_state, last_alert_at=now, alerted_status=alerted_status)
     return WatchdogDecision(state, alert, rollback_from)
-
-
-def _failures(diagnosis: Diagnosis) -> str:
-    return "; ".join(diagnosis.reasons) if diagnosis.reasons else "no detail given"
 
 
 def _rollback_plan(
@@ -253,41 +247,23 @@ def _rollback_plan(
     "not rolling back" when that is final, instead of promising a rollback that will never come.
     """
     if live_tag is None:
-        return _Plan(PLAN_NOTHING_LIVE, "No release is recorded as live: nothing to roll back.")
+        return _Plan(PLAN_NOTHING_LIVE, wording.nothing_live())
     if state.rollback_requested_for == live_tag:
-        return _Plan(PLAN_REQUESTED, (
-            f"A rollback from {live_tag} was already requested and {live_tag} still serves: "
-            "see the rollback message, or roll back by hand."
-        ))
+        return _Plan(PLAN_REQUESTED, wording.rollback_already_requested(live_tag))
     if state.rollback_requested_to is not None and state.rollback_requested_to == live_tag:
-        return _Plan(PLAN_ALREADY_ROLLED_BACK_TO, (
-            f"Not rolling back again: {live_tag} is the release the watchdog rolled back to, and it is unhealthy "
-            "too, so the cause is probably not the release (database, Redis, a dependency)."
-        ))
+        return _Plan(PLAN_ALREADY_ROLLED_BACK_TO, wording.not_rolling_back_again(live_tag))
     if not automatic_rollback:
-        return _Plan(PLAN_AUTOMATIC_OFF, (
-            "Automatic rollback is off (rollback.automatic = false): not rolling back; "
-            'publish {"to": "previous"} on the rollback topic to roll back by hand.'
-        ))
+        return _Plan(PLAN_AUTOMATIC_OFF, wording.automatic_rollback_off())
     if previous_good_tag is None or previous_good_tag == live_tag:
-        return _Plan(PLAN_NO_PREVIOUS, f"No earlier good release to return to from {live_tag}: not rolling back.")
-    window = span_text(config.bake_window_seconds)
+        return _Plan(PLAN_NO_PREVIOUS, wording.no_earlier_release(live_tag))
+    window = config.bake_window_seconds
     if live_since is None:
-        return _Plan(PLAN_LIVE_SINCE_UNKNOWN, (
-            f"When {live_tag} went live is unknown, so the {window} bake window cannot be judged: not rolling back."
-        ))
+        return _Plan(PLAN_LIVE_SINCE_UNKNOWN, wording.live_since_unknown(live_tag, window))
     age = now - live_since
-    if age > config.bake_window_seconds:
-        return _Plan(PLAN_OUTSIDE_WINDOW, (
-            f"{live_tag} has been live {span_text(age)}, outside the {window} bake window: not rolling back; "
-            "a database outage is not fixed by a rollback. Roll back by hand if the release is to blame."
-        ))
+    if age > window:
+        return _Plan(PLAN_OUTSIDE_WINDOW, wording.outside_bake_window(live_tag, age, window))
     if counter < config.consecutive_failures:
-        return _Plan(PLAN_PENDING, (
-            f"If it is still unhealthy after {config.consecutive_failures} checks in a row ({counter} so far), "
-            f"a rollback from {live_tag} to {previous_good_tag} will be requested."
-        ))
-    return _Plan(PLAN_REQUESTED, (
-        f"Requesting a rollback from {live_tag} to {previous_good_tag}: {counter} unhealthy checks in a row, "
-        f"{live_tag} live for {span_text(age)}, inside the {window} bake window."
-    ), request=True)
+        return _Plan(PLAN_PENDING, wording.rollback_pending(live_tag, previous_good_tag, config.consecutive_failures,
+                                                            counter))
+    return _Plan(PLAN_REQUESTED, wording.requesting_rollback(live_tag, previous_good_tag, counter, age, window),
+                 request=True)

@@ -1,6 +1,7 @@
 """A seeded slice of the reliability matrix (`tools/reliability/matrix.py`), in the normal test suite.
 
-Every fault kind once, at a step the seed picks, plus one of the races; each scenario on a fresh local cloud whose
+Every fault kind once (the process killed outright among them), at a step the seed picks, plus one of the races
+and one broken record of the state axis; each scenario on a fresh local cloud whose
 deliveries are duplicated 1-5 times, concurrently and reordered, judged by every invariant of
 `tools.reliability.invariants`. `make reliability` runs the whole matrix. The seed is `TAGSHIP_RELIABILITY_SEED` (the
 default keeps CI reproducible; any other value explores another slice).
@@ -13,7 +14,7 @@ import random
 import pytest
 
 from tools.reliability import matrix as reliability
-from tools.reliability.faults import KINDS
+from tools.reliability.faults import CONDITIONS, KINDS
 
 SEED = int(os.environ.get("TAGSHIP_RELIABILITY_SEED", str(reliability.DEFAULT_SEED)))
 
@@ -27,7 +28,7 @@ def ci_slice(seed: int) -> list[reliability.Scenario]:
             if scenario.name.endswith(f" x {kind}"):
                 by_kind[kind].append(scenario)
     chosen = [rng.choice(by_kind[kind]) for kind in KINDS]
-    return chosen + rng.sample(reliability.races(), 1)
+    return chosen + rng.sample(reliability.races(), 1) + rng.sample(reliability.state_axis(), 1)
 
 
 SLICE = ci_slice(SEED)
@@ -55,3 +56,12 @@ def test_the_matrix_covers_every_step_of_the_deploy_and_the_rollback_with_every_
     kinds_seen = {kind for kind in KINDS if any(n.endswith(f" x {kind}") for n in names)}
     assert kinds_seen == set(KINDS)
     assert sum(n.startswith("race/") for n in names) >= 5 and "slack/down throughout" in names
+
+
+def test_the_state_axis_breaks_every_record_in_every_way_in_every_phase():
+    names = {s.name for s in reliability.state_axis()}
+    for step in reliability.STATE_STEPS:
+        for record in reliability.STATE_RECORDS:
+            for condition in CONDITIONS:
+                assert f"state/{step} x {record} {condition}" in names
+    assert {step.split("/")[0] for step in reliability.STATE_STEPS} == {"deploy", "rollback", "watch"}

@@ -8,8 +8,8 @@ import json
 from functions import rollback
 from functions.deploy_progress.pipeline import Pipeline
 from shared import log
+from shared.core import wording
 from shared.log import logger
-from shared.messages import root_text
 from shared.release import new_release
 from tests.service.fakes import World
 
@@ -44,8 +44,8 @@ def test_a_root_message_escapes_the_pusher_the_error_and_refuses_a_forged_build_
     release = new_release("v1.0.0", "c0ffee", "<!everyone>", "d1", 0.0).but(
         error="Smoke test failed: /api/health answered 500: <https://evil|fix here>",
         log_url="https://console.cloud.google.com/x|forged>")
-    text = root_text(release, 10.0)
+    text = wording.root(release, 10.0)
     assert "<!everyone>" not in text and "&lt;!everyone&gt;" in text
     assert "<https://evil" not in text and "build log" not in text
-    good = root_text(release.but(log_url="https://console.cloud.google.com/cloud-build/builds/1?project=2&x=1"), 10.0)
+    good = wording.root(release.but(log_url="https://console.cloud.google.com/cloud-build/builds/1?project=2&x=1"), 10.0)
     assert "<https://console.cloud.google.com/cloud-build/builds/1?project=2&amp;x=1|build log>" in good

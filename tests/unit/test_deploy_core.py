@@ -2,13 +2,22 @@
 import pytest
 
 from shared.core.deploy import (
-    DONE, Fail, HandOver, Wait, bake_verdict, migration_verdict, moved_roles, next_step, restores, smoke_verdict,
+    DONE,
+    Fail,
+    HandOver,
+    Wait,
+    bake_verdict,
+    migration_verdict,
+    moved_roles,
+    next_step,
+    restores,
+    smoke_verdict,
 )
 
 
 def migration(**overrides):
-    facts = dict(done=False, succeeded=False, message="", started_at=0.0, now=10.0, timeout=600.0, until=480.0,
-                 pause=1.0)
+    facts = {"done": False, "succeeded": False, "message": "", "started_at": 0.0, "now": 10.0, "timeout": 600.0,
+             "until": 480.0, "pause": 1.0}
     return migration_verdict(**{**facts, **overrides})
 
 
@@ -20,8 +29,8 @@ def migration(**overrides):
          Fail("Migrations failed: relation exists; no traffic moved", restore=False)),
         ({"done": True, "succeeded": False}, Fail("Migrations failed: the job execution failed; no traffic moved", restore=False)),
         ({"now": 600.0, "until": 1000.0}, Wait(1.0)),
-        ({"now": 600.5, "until": 1000.0}, Fail("Migrations ran longer than 600s; no traffic moved", restore=False)),
-        ({"now": 600.5, "until": 100.0}, Fail("Migrations ran longer than 600s; no traffic moved", restore=False)),
+        ({"now": 600.5, "until": 1000.0}, Fail("Migrations ran longer than 10 min; no traffic moved", restore=False)),
+        ({"now": 600.5, "until": 100.0}, Fail("Migrations ran longer than 10 min; no traffic moved", restore=False)),
         ({"now": 480.5}, HandOver("the migration outlasts this invocation")),
         ({"now": 480.0}, Wait(1.0)),
         ({"done": True, "succeeded": True, "now": 9999.0}, DONE),
@@ -37,8 +46,8 @@ def test_a_migrations_execution_means(overrides, expected):
 
 
 def smoke(**overrides):
-    facts = dict(ok=False, final=False, detail="503 on /api/health", candidate="api-v1", now=0.0, deadline=10.0,
-                 until=100.0, interval=2.0)
+    facts = {"ok": False, "final": False, "detail": "503 on /api/health", "candidate": "api-v1", "now": 0.0,
+             "deadline": 10.0, "until": 100.0, "interval": 2.0}
     return smoke_verdict(**{**facts, **overrides})
 
 
@@ -67,7 +76,7 @@ def test_a_candidates_answer_means(overrides, expected):
 
 
 def bake(**overrides):
-    facts = dict(ok=True, detail="ok", now=0.0, deadline=60.0, until=100.0, interval=5.0)
+    facts = {"ok": True, "detail": "ok", "now": 0.0, "deadline": 60.0, "until": 100.0, "interval": 5.0}
     return bake_verdict(**{**facts, **overrides})
 
 

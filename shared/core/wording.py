@@ -1,0 +1,303 @@
+"""Everything tagship says in Slack: pure text builders, plain data in and a `str` out, one per message, named for
+what it says. `now` is passed in; nothing here reads the clock, does I/O or imports an adapter or a client library.
+The functions call a builder and post what it returns.
+
+Text from outside (a tag, a name, a reason, an error, a pusher, a policy, a summary, a URL) goes through
+`shared.text` (`outside`, `link`) with the limit it has always had, so Slack shows it as text: never a broadcast, a
+mention or a forged link. Our own names (revisions, executions, digests, Cloud Build's status) and the watchdog's
+alerts (the live tag, the diagnosis's reasons) are shown as they are.
+
+`duration` is the one way a text says how long: the root's age, a step's time, a rollback's, a bake window, a
+spell of bad health, a Monitoring window, a timeout.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from shared.release import Release
+from shared.text import link, outside
+
+
+# -- how long and when -------------------------------------------------------------------------------------------------
+def duration(seconds: float) -> str:
+    """`seconds` as people say it in chat, in its largest unit and the one below it, a part that is zero left
+    unsaid: "0 ms", "350 ms", "12.3 s", "45 s", "1 min 05 s", "30 min", "2 h 05 min", "3 h".
+
+    Rounded half up to the smallest unit shown (a millisecond, a tenth of a second, a second, a minute), so a value
+    that rounds up into the next unit is said in it: 59.95 s is "1 min", never "60.0 s". Negative (a clock that
+    stepped back) and NaN are "0 ms"."""
+    seconds = seconds if seconds > 0 else 0.0
+    millis = math.floor(seconds * 1000 + 0.5)
+    if millis < 1000:
+        return f"{millis} ms"
+    whole, tenth = divmod(math.floor(seconds * 10 + 0.5), 10)
+    if whole < 60:
+        return f"{whole} s" if tenth == 0 else f"{whole}.{tenth} s"
+    minutes, rest = divmod(math.floor(seconds + 0.5), 60)
+    if minutes < 60:
+        return f"{minutes} min" if rest == 0 else f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(math.floor(seconds / 60 + 0.5), 60)
+    return f"{hours} h" if minutes == 0 else f"{hours} h {minutes:02d} min"
+
+
+def clock_time(when: float) -> str:
+    """A moment as the channel reads it, in UTC: "14:03:27 UTC"."""
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%H:%M:%S UTC")
+
+
+# -- a release's thread: its root, a corrupt record --------------------------------------------------------------------
+EMOJI = {
+    "building": ":hammer:", "migrating": ":card_file_box:", "deploying": ":rocket:", "publishing": ":globe_with_meridians:",
+    "verifying": ":stethoscope:", "live": ":white_check_mark:", "failed": ":x:", "rolled_back": ":rewind:",
+    "superseded": ":fast_forward:",
+}
+
+
+def root(release: Release, now: float) -> str:
+    """The thread's root message, updated in place with the current state and how long it has taken."""
+    emoji = EMOJI.get(release.state, "")
+    ended_at = release.history[-1][1] if release.state in ("live", "failed", "rolled_back", "superseded") else now
+    waiting = " (waiting for the release in flight)" if release.waiting else ""
+    attempt = f" (attempt {release.attempt})" if release.attempt > 1 else ""
+    build_log = link(release.log_url, "build log")
+    lines = [
+        (f"{emoji} *{outside(release.tag, 120)}*{attempt} · {release.state}{waiting} · "
+         f"{duration(ended_at - release.created_at)}"),
+        f"commit `{outside(release.commit[:12], 12)}` pushed by {outside(release.pushed_by, 80)}"
+        + (f" · {build_log}" if build_log else ""),
+    ]
+    if release.error:
+        lines.append(f"reason: {outside(release.error, 1500)}")
+    return "\n".join(lines)
+
+
+def corrupt_record(error: str, tag: str | None) -> str:
+    """A corrupt record found, told once: what `CorruptRecord` says of it (name, detail, how to mend it)."""
+    about = f" (release {tag})" if tag else ""
+    return f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; other releases go on."
+
+
+# -- a tag push that starts nothing: said in the channel, since GitHub never redelivers by itself ----------------------
+def tag_moved(tag: str, pushed_commit: str, released_commit: str, state: str) -> str:
+    """A released tag pushed again at another commit: refused, nothing built."""
+    return (f":no_entry: *{outside(tag, 120)}* now points at `{pushed_commit[:12]}`, but it was released at "
+            f"`{released_commit[:12]}` ({state}). A released tag is never moved: nothing was built. Push a new tag for "
+            "the new commit.")
+
+
+def build_not_submitted(tag: str, error: str) -> str:
+    return (f":x: *{outside(tag, 120)}*: the build could not be submitted ({outside(error)}). Nothing was deployed; "
+            "redeliver the webhook from GitHub to try again.")
+
+
+def release_not_recorded(tag: str, error: str) -> str:
+    return (f":x: *{outside(tag, 120)}*: the release could not be recorded ({outside(error)}). Nothing was started; "
+            "redeliver the webhook from GitHub to try again.")
+
+
+# -- the deploy's replies, in the order a release meets them -----------------------------------------------------------
+def build_failed(status: str, log_url: str) -> str:
+    """Cloud Build ended the build other than SUCCESS (`status` as it says it: FAILURE, TIMEOUT, ...)."""
+    return f":x: Build {status.lower()}; nothing was deployed. {link(log_url, 'build log')}"
+
+
+def built(digest: str) -> str:
+    """The image is built: its digest (`sha256:...`), shown by its first twelve hex digits."""
+    return f":package: Built `{digest[:19]}`"
+
+
+def waiting_for(holder: str) -> str:
+    """Another release holds the deploy lease; this one waits in the queue."""
+    return f":hourglass: Waiting: {outside(holder, 120)} is deploying."
+
+
+def superseded_by(tag: str) -> str:
+    """A newer tag took this one's place in the queue before it deployed."""
+    return f":fast_forward: Superseded by {outside(tag, 120)}: not deployed."
+
+
+def migrations_running(execution: str) -> str:
+    """The migration job's execution started (or was found started); `execution` is its full resource name."""
+    return f":card_file_box: Migrations running (`{execution.rsplit('/', 1)[-1]}`)"
+
+
+def migrations_done_in(seconds: float) -> str:
+    return f":card_file_box: Migrations done in {duration(seconds)}"
+
+
+def candidate_passed(revision: str) -> str:
+    return f":white_check_mark: Candidate `{revision}` passed its smoke test"
+
+
+def api_traffic_moved(revision: str) -> str:
+    return f":rocket: API traffic moved to `{revision}`"
+
+
+def worker_on(revision: str) -> str:
+    return f":gear: Worker on `{revision}`"
+
+
+def frontend_published(changed: int, files: int) -> str:
+    return f":globe_with_meridians: Frontend published ({changed} of {files} files changed)"
+
+
+def live_in(seconds: float, rollback_target: str | None) -> str:
+    """Live, `seconds` after the tag was pushed; `rollback_target` is the release it replaced (None before tagship)."""
+    return (f":white_check_mark: Live in {duration(seconds)}. "
+            f"Rollback target: {outside(rollback_target or 'the pre-tagship revisions', 120)}.")
+
+
+def failed(error: str, previous_tag: str | None, previous_serves: bool) -> str:
+    """The release failed with `error`; when `previous_serves`, the release before it (`previous_tag`, None before
+    tagship) serves, whether it was restored or never left."""
+    before = outside(previous_tag or "the one before tagship", 120)
+    restored = f" The previous release ({before}) serves." if previous_serves else ""
+    return f":x: {outside(error, 1500)}.{restored}"
+
+
+def stopped_before_traffic(why: str) -> str:
+    """The deploy lost its lease mid-step (`why`, our own words) and stops before it moves any more traffic."""
+    return f":octagonal_sign: Stopped before the next traffic change: {why}."
+
+
+def stopped_for_newer(why: str) -> str:
+    """A newer release went live while this one waited (`why` names it): this one deploys nothing more."""
+    return f":octagonal_sign: {outside(why, 300)}; nothing more is deployed for it."
+
+
+# -- the rollback: incidents, a rollback refused, failed or done -------------------------------------------------------
+def monitoring_test_notice() -> str:
+    return (":test_tube: Cloud Monitoring test notification received on the rollback topic: the channel works. "
+            "Nothing rolled back.")
+
+
+def incident(state: str, policy: str, summary: str, url: str, rollback_trigger: bool) -> str:
+    """An incident opened or closed (`state` as Monitoring says it) that rolls nothing back: a closed one, or one
+    of a policy that is not a rollback trigger (which is said)."""
+    verb = "closed" if state == "closed" else "opened"
+    note = "" if rollback_trigger or state == "closed" else " (this policy is not a rollback trigger)"
+    return (f":rotating_light: Incident {verb}: {outside(policy, 200)}: {outside(summary, 500)}{note} "
+            f"{link(url, 'incident')}")
+
+
+def rollback_failed(trigger: str, requested_by: str, error: str, what: str) -> str:
+    """A rollback that could not be done; `what` (our own words) says what that left."""
+    return f":x: Rollback failed ({trigger}, by {outside(requested_by, 80)}): {outside(error, 500)}; {what}."
+
+
+def rollback_refused(trigger: str, requested_by: str, reason: str) -> str:
+    return f":no_entry: Rollback refused ({trigger}, by {outside(requested_by, 80)}): {outside(reason, 500)}"
+
+
+def rolled_back(from_tag: str, to_tag: str, *, forward: bool, seconds: float, reason: str, requested_by: str,
+                trigger: str, ran_migrations: bool) -> str:
+    """The unit moved from `from_tag` to `to_tag` in `seconds`: back to an older release, or `forward` to a newer
+    one. When the release left ran migrations, says the schema stays migrated."""
+    verb = "Rolled forward" if forward else "Rolled back"
+    old, new = outside(from_tag, 120), outside(to_tag, 120)
+    text = (f":rewind: *{verb}* {old} → {new} (API, worker and frontend) in {duration(seconds)}\n"
+            f"why: {outside(reason, 500)}\nby: {outside(requested_by, 80)} ({trigger})")
+    if ran_migrations:
+        text += (f"\n:warning: {old} ran migrations: the schema stays migrated, so {new}'s code "
+                 "must stay compatible with it.")
+    return text
+
+
+def stopped_by_rollback(reason: str) -> str:
+    """The deploy in flight ends here (`reason` names the rollback that took over)."""
+    return f":octagonal_sign: {outside(reason)}; this release will not continue."
+
+
+# -- the watchdog's alerts ---------------------------------------------------------------------------------------------
+def _subject(tag: str | None) -> str:
+    return tag or "the live release"
+
+
+def _failures(reasons: Sequence[str]) -> str:
+    return "; ".join(reasons) if reasons else "no detail given"
+
+
+def unhealthy(tag: str | None, since: float, reasons: Sequence[str], plan: str) -> str:
+    """The live release (`tag`, None when nothing is recorded live) became unhealthy at `since`; `plan` is one of
+    the rollback sentences below."""
+    return f":red_circle: {_subject(tag)} unhealthy since {clock_time(since)}: {_failures(reasons)}. {plan}"
+
+
+def still_unhealthy(tag: str | None, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
+    """Unhealthy since `since`, said again at `now`: a rollback asked for, a plan changed, or a reminder."""
+    return (f":red_circle: {_subject(tag)} still unhealthy since {clock_time(since)} ({duration(now - since)}): "
+            f"{_failures(reasons)}. {plan}")
+
+
+def unhealthy_too(tag: str | None, was: str, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
+    """Another release (`tag`) took over from `was` during an unhealthy spell, and is unhealthy too."""
+    return (f":red_circle: still unhealthy now that {_subject(tag)} serves (was {was}), since {clock_time(since)} "
+            f"({duration(now - since)}): {_failures(reasons)}. {plan}")
+
+
+def degraded(tag: str | None, since: float, after_unhealthy: bool, reasons: Sequence[str]) -> str:
+    """Degraded since `since`; `after_unhealthy` when it was unhealthy until now (its API checks pass again)."""
+    after = " (no longer failing its API health checks)" if after_unhealthy else ""
+    return (f":large_yellow_circle: {_subject(tag)} degraded since {clock_time(since)}{after}: {_failures(reasons)}. "
+            "Degraded is not a reason to roll back: alerting only.")
+
+
+def recovered(tag: str | None, now: float, was: str, since: float | None) -> str:
+    """Healthy again at `now` after an alert; `was` the status it had (unhealthy, degraded), since `since`."""
+    began = f" since {clock_time(since)}" if since is not None else ""
+    return f":white_check_mark: {_subject(tag)} recovered at {clock_time(now)}: healthy again (it had been {was}{began})."
+
+
+def about_release(alert: str, tag: str) -> str:
+    """An alert, naming the release whose thread it is about."""
+    return f"{alert} (release {tag})"
+
+
+# -- whether a rollback is asked for, the sentence that ends an unhealthy alert ----------------------------------------
+def nothing_live() -> str:
+    return "No release is recorded as live: nothing to roll back."
+
+
+def rollback_already_requested(tag: str) -> str:
+    return (f"A rollback from {tag} was already requested and {tag} still serves: "
+            "see the rollback message, or roll back by hand.")
+
+
+def not_rolling_back_again(tag: str) -> str:
+    """`tag` is the release the watchdog itself rolled back to."""
+    return (f"Not rolling back again: {tag} is the release the watchdog rolled back to, and it is unhealthy "
+            "too, so the cause is probably not the release (database, Redis, a dependency).")
+
+
+def automatic_rollback_off() -> str:
+    return ("Automatic rollback is off (rollback.automatic = false): not rolling back; "
+            'publish {"to": "previous"} on the rollback topic to roll back by hand.')
+
+
+def no_earlier_release(tag: str) -> str:
+    return f"No earlier good release to return to from {tag}: not rolling back."
+
+
+def live_since_unknown(tag: str, window: float) -> str:
+    """When `tag` went live is not recorded, so the bake window (`window` seconds) cannot be judged."""
+    return (f"When {tag} went live is unknown, so the {duration(window)} bake window cannot be judged: "
+            "not rolling back.")
+
+
+def outside_bake_window(tag: str, age: float, window: float) -> str:
+    """`tag` has been live `age` seconds, longer than the bake window of `window` seconds."""
+    return (f"{tag} has been live {duration(age)}, outside the {duration(window)} bake window: not rolling back; "
+            "a database outage is not fixed by a rollback. Roll back by hand if the release is to blame.")
+
+
+def rollback_pending(tag: str, previous: str, needed: int, counted: int) -> str:
+    """`counted` unhealthy checks in a row so far, of the `needed` that ask for a rollback to `previous`."""
+    return (f"If it is still unhealthy after {needed} checks in a row ({counted} so far), "
+            f"a rollback from {tag} to {previous} will be requested.")
+
+
+def requesting_rollback(tag: str, previous: str, counted: int, age: float, window: float) -> str:
+    return (f"Requesting a rollback from {tag} to {previous}: {counted} unhealthy checks in a row, "
+            f"{tag} live for {duration(age)}, inside the {duration(window)} bake window.")
