@@ -77,8 +77,14 @@ class Pipeline(Steps):
                 if not self.store.hold_lease(self.tag, self.owner, self._now()):
                     raise Stopped(f"{self.tag} lost the deploy lease: {conflict}") from conflict
                 raise TransientError(f"{self.tag}: a concurrent change, retrying: {conflict}") from conflict
-            except CorruptRecord as error:  # its own record broke mid-deploy: nothing to restore from; let go
-                return self._corrupt(error)
+            except CorruptRecord as error:
+                if error.name == f"releases/{self.tag}.json":  # its own record broke: nothing to go on from; let go
+                    return self._corrupt(error)
+                # another record it needs (the pointer) broke: never guessed at, so this release cannot finish;
+                # the unit is restored from this release's own record, and the record is told once
+                tell_corrupt(self.s, error, self.log, self.tag)
+                self._fail(f"Deploy could not finish: {error}", restore=True)
+                return self._finish(self._load())
             except PermanentError as error:  # retrying will not help: restore what moved, say so, free the lease
                 if self._load().state == LIVE:  # only the bookkeeping after going live failed: never restore a live
                     raise TransientError(f"{self.tag} is live; giving the lease back failed: {error}") from error

@@ -117,3 +117,16 @@ def test_a_drive_for_a_tag_that_never_had_a_record_says_nothing_in_the_channel()
     with pytest.raises(Exception, match="no record"):
         Pipeline(world.services, "v9.9.9", "m1", logger).drive()
     assert world.notifier.posts == []
+
+
+def test_a_corrupt_pointer_fails_the_release_in_flight_restores_its_unit_and_is_told_once():
+    world = World()
+    world.built("v1.0.0")
+    assert Pipeline(world.services, "v1.0.0", "m0", logger).drive() == "live"
+    world.built("v1.1.0")
+    corrupt(world, "pointer.json", NOT_JSON)
+    assert Pipeline(world.services, "v1.1.0", "m1", logger).drive() == "failed"
+    assert Pipeline(world.services, "v1.1.0", "m2", logger).drive() == "nothing to do: failed"
+    assert world.run.serving("botbalance-api") == revision_name("botbalance-api", "v1.0.0")
+    assert world.store.lease() is None
+    assert ["pointer.json" in text for text in told(world)] == [True]
