@@ -315,6 +315,11 @@ class LocalCloud:
         """What Cloud Scheduler does every minute in production."""
         return self.publish(self.config.topics.health, {"job": "tagship-health"})
 
+    def break_app(self, tag: str, app: str = "unhealthy") -> None:
+        """The release's app starts failing now, at a moment the caller chose (a bad release that passed its
+        bake): its health check fails from the next request on."""
+        self.scenario.set_commit(self.commit_for(tag), AppBehaviour(app))
+
     # -- GitHub ----------------------------------------------------------------------------------------------------
     def commit_for(self, tag: str) -> str:
         return hashlib.sha1(f"botbalance {tag}".encode()).hexdigest()

@@ -34,8 +34,8 @@ def drive_load(cloud, seconds, rps=40):
 
 
 def test_a_release_that_degrades_in_its_bake_window_is_rolled_back_by_the_watchdog(cloud):
-    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {"app": "degrading", "degrade_after": 0.5}))
-    time.sleep(1.0)
+    serve(cloud, ("v1.0.0", {}), ("v1.1.0", {}))
+    cloud.break_app("v1.1.0")  # live, inside its bake window, then failing
     for _ in range(6):
         cloud.tick_watchdog()
         time.sleep(0.4)
@@ -189,10 +189,10 @@ def test_outside_the_bake_window_the_watchdog_alerts_only_and_says_why():
     from localcloud.cloud import LocalCloud
 
     with LocalCloud(latency={"build": 0.1}, config={"watchdog": {"bake_window_seconds": 0.0}}) as local:
-        serve(local, ("v1.0.0", {}), ("v1.1.0", {"app": "degrading", "degrade_after": 1.0}))
+        serve(local, ("v1.0.0", {}), ("v1.1.0", {}))
+        local.break_app("v1.1.0")
         load = drive_load(local, 0)
         try:
-            time.sleep(1.2)
             for _ in range(4):
                 local.tick_watchdog()
                 time.sleep(0.4)

@@ -265,17 +265,15 @@ def rollback_scenario(step: Step, kind: str) -> Scenario:
 def watch_scenario(step: Step, kind: str) -> Scenario:
     def run(r: Run) -> World:
         r.serve("v1.0.0")
-        r.serve("v1.1.0", app="degrading", degrade_after=0.5)
+        r.serve("v1.1.0")
+        r.local.break_app("v1.1.0")  # live, in its bake window, then failing
         r.harness.arm(step.target(r), kind, label=step.name)
-        time.sleep(1.0)
         for _ in range(8):
             r.local.tick_watchdog()
             if r.wait(lambda: r.state("v1.1.0") == "rolled_back", timeout=0.6):
                 break
         r.settle()
-        # v1.1.0 degrades 0.5 s into serving: the watchdog rolls it back, or (on a slower machine) its own bake
-        # catches it first and the deploy restores v1.0.0; either way the whole unit is back on v1.0.0
-        return World(tags=r.tags, initial=r.initial, outcome=either(ROLLED_BACK, NEW_FAILED_OLD_SERVES))
+        return World(tags=r.tags, initial=r.initial, outcome=ROLLED_BACK)
 
     return Scenario(f"watch/{step.name} x {kind}", run, f"{kind} @ {step.name}", child=kind == DIES)
 
@@ -294,7 +292,8 @@ def state_scenario(step: Step, record: str, condition: str) -> Scenario:
         if step.phase == "rollback":
             r.serve("v1.1.0")
         elif step.phase == "watch":
-            r.serve("v1.1.0", app="degrading", degrade_after=0.5)
+            r.serve("v1.1.0")
+            r.local.break_app("v1.1.0")
         r.harness.arm_state(step.target(r), STATE_RECORDS[record], condition, step.name)
         if step.phase == "deploy":
             r.push("v1.1.0")
@@ -302,7 +301,6 @@ def state_scenario(step: Step, record: str, condition: str) -> Scenario:
             r.rollback(ROLLBACK_REQUEST)
             r.wait(lambda: r.state("v1.1.0") in ("rolled_back", None), timeout=10)
         else:
-            time.sleep(1.0)
             for _ in range(6):
                 r.local.tick_watchdog()
                 if r.wait(lambda: r.state("v1.1.0") == "rolled_back", timeout=0.6):
@@ -408,8 +406,8 @@ def three_triggers_at_once() -> Scenario:
     def run(r: Run) -> World:
         r.serve("v1.0.0")
         r.serve("v1.1.0")
-        r.serve("v1.2.0", app="degrading", degrade_after=1.5)  # after its bake: it goes live, then degrades
-        time.sleep(1.2)
+        r.serve("v1.2.0")
+        r.local.break_app("v1.2.0")  # live, then failing
         actions = [lambda: r.local.tick_watchdog(), lambda: r.local.tick_watchdog(),
                    lambda: r.rollback(incident("botbalance-api-health", "0.race")),
                    lambda: r.rollback({"to": "previous", "from": "v1.2.0", "reason": "pager", "requested_by": "erin"})]
