@@ -212,11 +212,12 @@ def stopped_by_rollback(reason: str) -> str:
 
 # -- the watchdog's alerts ---------------------------------------------------------------------------------------------
 def _subject(tag: str | None) -> str:
-    return tag or "the live release"
+    return outside(tag, 120) if tag else "the live release"
 
 
 def _failures(reasons: Sequence[str]) -> str:
-    return "; ".join(reasons) if reasons else "no detail given"
+    """The diagnosis' reasons, which quote what the app answered (its health body, its asset names): outside text."""
+    return "; ".join(outside(r, 300) for r in reasons[:8]) if reasons else "no detail given"
 
 
 def unhealthy(tag: str | None, since: float, reasons: Sequence[str], plan: str) -> str:
@@ -233,7 +234,7 @@ def still_unhealthy(tag: str | None, since: float, now: float, reasons: Sequence
 
 def unhealthy_too(tag: str | None, was: str, since: float, now: float, reasons: Sequence[str], plan: str) -> str:
     """Another release (`tag`) took over from `was` during an unhealthy spell, and is unhealthy too."""
-    return (f":red_circle: still unhealthy now that {_subject(tag)} serves (was {was}), since {clock_time(since)} "
+    return (f":red_circle: still unhealthy now that {_subject(tag)} serves (was {outside(was, 120)}), since {clock_time(since)} "
             f"({duration(now - since)}): {_failures(reasons)}. {plan}")
 
 
@@ -247,12 +248,12 @@ def degraded(tag: str | None, since: float, after_unhealthy: bool, reasons: Sequ
 def recovered(tag: str | None, now: float, was: str, since: float | None) -> str:
     """Healthy again at `now` after an alert; `was` the status it had (unhealthy, degraded), since `since`."""
     began = f" since {clock_time(since)}" if since is not None else ""
-    return f":white_check_mark: {_subject(tag)} recovered at {clock_time(now)}: healthy again (it had been {was}{began})."
+    return f":white_check_mark: {_subject(tag)} recovered at {clock_time(now)}: healthy again (it had been {outside(was, 120)}{began})."
 
 
 def about_release(alert: str, tag: str) -> str:
     """An alert, naming the release whose thread it is about."""
-    return f"{alert} (release {tag})"
+    return f"{alert} (release {outside(tag, 120)})"
 
 
 # -- whether a rollback is asked for, the sentence that ends an unhealthy alert ----------------------------------------
@@ -261,13 +262,13 @@ def nothing_live() -> str:
 
 
 def rollback_already_requested(tag: str) -> str:
-    return (f"A rollback from {tag} was already requested and {tag} still serves: "
+    return (f"A rollback from {outside(tag, 120)} was already requested and {outside(tag, 120)} still serves: "
             "see the rollback message, or roll back by hand.")
 
 
 def not_rolling_back_again(tag: str) -> str:
     """`tag` is the release the watchdog itself rolled back to."""
-    return (f"Not rolling back again: {tag} is the release the watchdog rolled back to, and it is unhealthy "
+    return (f"Not rolling back again: {outside(tag, 120)} is the release the watchdog rolled back to, and it is unhealthy "
             "too, so the cause is probably not the release (database, Redis, a dependency).")
 
 
@@ -277,27 +278,27 @@ def automatic_rollback_off() -> str:
 
 
 def no_earlier_release(tag: str) -> str:
-    return f"No earlier good release to return to from {tag}: not rolling back."
+    return f"No earlier good release to return to from {outside(tag, 120)}: not rolling back."
 
 
 def live_since_unknown(tag: str, window: float) -> str:
     """When `tag` went live is not recorded, so the bake window (`window` seconds) cannot be judged."""
-    return (f"When {tag} went live is unknown, so the {duration(window)} bake window cannot be judged: "
+    return (f"When {outside(tag, 120)} went live is unknown, so the {duration(window)} bake window cannot be judged: "
             "not rolling back.")
 
 
 def outside_bake_window(tag: str, age: float, window: float) -> str:
     """`tag` has been live `age` seconds, longer than the bake window of `window` seconds."""
-    return (f"{tag} has been live {duration(age)}, outside the {duration(window)} bake window: not rolling back; "
+    return (f"{outside(tag, 120)} has been live {duration(age)}, outside the {duration(window)} bake window: not rolling back; "
             "a database outage is not fixed by a rollback. Roll back by hand if the release is to blame.")
 
 
 def rollback_pending(tag: str, previous: str, needed: int, counted: int) -> str:
     """`counted` unhealthy checks in a row so far, of the `needed` that ask for a rollback to `previous`."""
     return (f"If it is still unhealthy after {needed} checks in a row ({counted} so far), "
-            f"a rollback from {tag} to {previous} will be requested.")
+            f"a rollback from {outside(tag, 120)} to {outside(previous, 120)} will be requested.")
 
 
 def requesting_rollback(tag: str, previous: str, counted: int, age: float, window: float) -> str:
-    return (f"Requesting a rollback from {tag} to {previous}: {counted} unhealthy checks in a row, "
-            f"{tag} live for {duration(age)}, inside the {duration(window)} bake window.")
+    return (f"Requesting a rollback from {outside(tag, 120)} to {outside(previous, 120)}: {counted} unhealthy checks in a row, "
+            f"{outside(tag, 120)} live for {duration(age)}, inside the {duration(window)} bake window.")

@@ -126,11 +126,19 @@ BUILDERS = [
     (lambda o: wording.rolled_back(o, o, forward=False, seconds=1.0, reason=o, requested_by=o, trigger="alert",
                                    ran_migrations=True), 120 * 4 + 500 + 80),
     (lambda o: wording.stopped_by_rollback(o), 300),
+    (lambda o: wording.unhealthy(o, 0.0, [o], wording.requesting_rollback(o, o, 3, 10.0, 600.0)), 120 * 4 + 300),
+    (lambda o: wording.still_unhealthy(o, 0.0, 60.0, [o, o], wording.rollback_already_requested(o)),
+     120 * 3 + 300 * 2 + 2),
+    (lambda o: wording.unhealthy_too(o, o, 0.0, 60.0, [o], wording.not_rolling_back_again(o)), 120 * 3 + 300),
+    (lambda o: wording.degraded(o, 0.0, False, [o]), 120 + 300),
+    (lambda o: wording.recovered(o, 60.0, o, 0.0), 120 * 2),
+    (lambda o: wording.about_release("an alert", o), 120),
 ]
 BUILDER_NAMES = [
     "the root message", "a moved tag", "a build not submitted", "a release not recorded", "waiting",
     "superseded", "live", "failed", "stopped for a newer release", "an incident", "a rollback failed",
-    "a rollback refused", "rolled back", "stopped by a rollback",
+    "a rollback refused", "rolled back", "stopped by a rollback", "an unhealthy alert (the app's own words)",
+    "still unhealthy", "unhealthy too", "degraded", "recovered", "an alert about a release",
 ]
 
 
