@@ -148,7 +148,7 @@ def slack_web(token: str, timeout: float) -> Any:
     def build() -> Any:
         from slack_sdk import WebClient
 
-        from shared.adapters.slack import budgeted_rate_limit_handler
+        from shared.adapters.slack_rate_limits import budgeted_rate_limit_handler
 
         client = WebClient(token=token, base_url=base_url or WebClient.BASE_URL, timeout=int(max(1, timeout)))
         client.retry_handlers.append(budgeted_rate_limit_handler(timeout))
@@ -166,7 +166,7 @@ def slack_webhook(url: str, timeout: float) -> Any:
     def build() -> Any:
         from slack_sdk.webhook import WebhookClient
 
-        from shared.adapters.slack import budgeted_rate_limit_handler
+        from shared.adapters.slack_rate_limits import budgeted_rate_limit_handler
 
         client = WebhookClient(url, timeout=int(max(1, timeout)))
         client.retry_handlers.append(budgeted_rate_limit_handler(timeout))

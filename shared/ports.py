@@ -135,3 +135,17 @@ class HttpAnswer:
 class Http(Protocol):
     def request(self, url: str, *, method: str = "GET", headers: dict[str, str] | None = None,
                 timeout: float = 5.0) -> HttpAnswer: ...
+
+
+# --- Slack ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    channel: str
+    ts: str
+
+
+class Notifier(Protocol):
+    def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None: ...
+    def update(self, ref: MessageRef, text: str) -> bool: ...
