@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from shared.errors import CorruptRecord
 from shared.release import ENDS, FAILED, LIVE, ROLLED_BACK, Release, revision_name
 
 ONE_BUILD = "one build per tag"
@@ -110,7 +111,7 @@ def read_state(local: Any) -> tuple[dict[str, Any], list[str]]:
             if blob.name.startswith("releases/"):
                 Release.from_dict(data)
             objects[blob.name] = data
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, CorruptRecord) as error:
             unreadable.append(f"{blob.name}: {error}")
     return objects, unreadable
 
