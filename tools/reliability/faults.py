@@ -629,17 +629,19 @@ class FaultHarness:
         """The functions' process dies right after the target's effect (before its caller hears the answer)."""
         if self.child is None:
             raise RuntimeError(f"{DIES} needs the functions in a process of their own: harness.cloud(child=True)")
-        die = self._die_then(label)
+        self._after_effect(target, f"{DIES} {label}", self._die_then(label))
+
+    def _after_effect(self, target: Target, label: str, callback: Callable[[], None]) -> None:
+        """`callback()` once, right after the target's effect and before its caller hears the answer."""
         if target.system == "grpc":
             assert self.hooks is not None
-            self.hooks.on(target.method, die, nth=target.nth)
-        else:
-            proxy = self.storage if target.system == "storage" else self.slack
-            assert proxy is not None
-            pattern = target.pattern if target.system == "storage" else (
-                re.escape(target.method) + (f".*{target.pattern}" if target.pattern else ""))
-            proxy.add(HttpFault(f"{DIES} {label}", re.compile(pattern, re.DOTALL), 0, times=1, after_effect=True,
-                                on_effect=die))
+            self.hooks.on(target.method, callback, nth=target.nth)
+            return
+        proxy = self.storage if target.system == "storage" else self.slack
+        assert proxy is not None
+        pattern = target.pattern if target.system == "storage" else (
+            re.escape(target.method) + (f".*{target.pattern}" if target.pattern else ""))
+        proxy.add(HttpFault(label, re.compile(pattern, re.DOTALL), 0, times=1, after_effect=True, on_effect=callback))
 
     def _die_then(self, label: str) -> Callable[[], None]:
         """Kills the process now; then, as the platform and time would: a new instance starts, the dead holder's
@@ -674,16 +676,7 @@ class FaultHarness:
             done = break_record(self.local, record, condition, before)
             self.events.append(f"state: {done} after {label}")
 
-        if target.system == "grpc":
-            assert self.hooks is not None
-            self.hooks.on(target.method, strike, nth=target.nth)
-        else:
-            proxy = self.storage if target.system == "storage" else self.slack
-            assert proxy is not None
-            pattern = target.pattern if target.system == "storage" else (
-                re.escape(target.method) + (f".*{target.pattern}" if target.pattern else ""))
-            proxy.add(HttpFault(f"{condition} {record} {label}", re.compile(pattern, re.DOTALL), 0, times=1,
-                                after_effect=True, on_effect=strike))
+        self._after_effect(target, f"{condition} {record} {label}", strike)
 
     def _arm_grpc(self, target: Target, kind: str, competitor: Callable[[], None] | None) -> None:
         assert self.hooks is not None

@@ -149,17 +149,16 @@ class Run:
     def mend(self) -> list[str]:
         """What the channel told a person to do about a corrupt record: `state check`, then `state repair` each
         one it names (the CLI, in-process, against the local cloud)."""
-        import contextlib as _contextlib
         import io
 
         import cli
 
         out = io.StringIO()
-        with _contextlib.redirect_stdout(out), _contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
             cli.main(["--config", self.local.config_path, "state", "check"])
         names = [line.split()[1].rstrip(":") for line in out.getvalue().splitlines() if line.startswith("corrupt ")]
         for name in names:
-            with _contextlib.redirect_stdout(io.StringIO()), _contextlib.redirect_stderr(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 cli.main(["--config", self.local.config_path, "state", "repair", name, "--by", "matrix"])
         return names
 
