@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigError, InputError
+from shared.frontend import release_prefix
 from shared.release import release_identity
 
 TOKEN_ENV = "GITHUB_TOKEN"  # the secretEnv name the fetch step reads; never a substitution, always written $$
@@ -66,8 +67,8 @@ def build_request(config: Any, tag: str, commit: str, attempt: int = 1) -> Build
     return BuildRequest(
         tag=tag, commit=commit, repository=config.github.repository, image=build.image,
         frontend_dir=build.frontend_dir,
-        frontend_destination=f"gs://{config.state.bucket}/{config.frontend.releases_prefix}"
-                             f"{release_identity(tag, attempt)}/",
+        frontend_destination=f"gs://{config.state.bucket}/"
+                             f"{release_prefix(config.frontend.releases_prefix, release_identity(tag, attempt))}",
         timeout_seconds=build.timeout_seconds, context=build.context, dockerfile=build.dockerfile,
         repository_connection=build.repository_connection, github_token_secret=build.github_token_secret,
         service_account=account, attempt=attempt,

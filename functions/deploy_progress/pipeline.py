@@ -19,7 +19,7 @@ from shared.release import (
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
-from shared.unit_move import BASELINE
+from shared.frontend import BASELINE
 from shared.text import outside
 from functions.deploy_progress.attempt import HandOver, Stopped
 from functions.deploy_progress.steps import Steps
