@@ -12,6 +12,7 @@ from shared.errors import CorruptRecord, TagshipError
 from shared.log import Logger
 from shared.messages import root_text
 from shared.release import Release
+from shared.text import outside
 from shared.wiring import Services
 
 PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
@@ -72,7 +73,7 @@ def tell_corrupt(services: Services, error: CorruptRecord, log: Logger, tag: str
     except TagshipError as failure:  # the channel may hear of it twice; never not at all
         log.warning("could not mark the corrupt record as told", error=str(failure)[:200])
         first = True
-    if first:
-        about = f" (release {tag})" if tag else ""
-        services.notifier.post(f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; "
-                               "other releases go on.")
+    if first:  # the record's name holds its tag, and what is wrong quotes its content: both from outside
+        about = f" (release {outside(tag, 120)})" if tag else ""
+        services.notifier.post(f":warning: tagship found a corrupt record{about}: {outside(error, 1500)}. It is not "
+                               "acted on; other releases go on.")
