@@ -10,16 +10,19 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
-from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
+from shared.adapters.slack import TEXT_LIMIT
+from shared.core.queue import LeaseView, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
+from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
-from shared.core.queue import LeaseView, nudges
 from shared.release import LIVE, ROLLED_BACK
+from shared.text import cut, mrkdwn
 from shared.thread import tell_corrupt, thread_of
 from shared.wiring import Services
 
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
+DETAIL_LIMIT = 300  # what a probe says it was answered: a health body, an error, asset names from the page
 
 
 def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger,
@@ -66,7 +69,8 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
         found = _release_or_none(services, live, log) if live else None
         if found and thread_of(found[0]) is not None:
             thread_note = f" (release {live})"
-        services.notifier.post(decision.alert.text + thread_note)
+        # the alert quotes the probes' answers and the live tag, and holds no markup of its own: escaped whole here
+        services.notifier.post(mrkdwn(decision.alert.text + thread_note, TEXT_LIMIT))
         log.warning("health alert", kind=decision.alert.kind)
     if decision.rollback_from:
         services.publisher.publish(
@@ -99,6 +103,12 @@ def _nudge(services: Services, log: Logger) -> None:
 
 
 def probe_all(services: Services) -> list[ProbeResult]:
+    """Every probe, each saying what it was answered in at most `DETAIL_LIMIT` characters."""
+    return [ProbeResult(probe.name, probe.ok, cut(probe.detail, DETAIL_LIMIT), probe.latency_ms)
+            for probe in _probes(services)]
+
+
+def _probes(services: Services) -> list[ProbeResult]:
     config = services.config
     http = services.http
     timeout = config.deploy.probe_timeout_seconds

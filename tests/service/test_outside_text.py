@@ -74,3 +74,37 @@ def test_a_corrupt_records_content_reaches_slack_escaped_and_cut():
     assert len(told) == 2
     assert all("<!channel>" not in text and "<!here>" not in text and len(text) <= TEXT_LIMIT for text in told)
     assert "&lt;!channel&gt;" in told[0] or "&lt;!channel&gt;" in told[1]
+
+
+def test_a_watchdog_alert_shows_what_the_probes_were_answered_escaped_and_bounded():
+    """The outside-text fuzzing: a health endpoint answering `<!channel>` for a component broadcast to the channel,
+    and an answer of a few MB made an alert of as many (and a log line too)."""
+    from functions.health_watchdog import handle as tick
+    from shared.adapters.monitoring import TrafficFigures
+    from shared.ports import HttpAnswer
+
+    class NoFigures:
+        def figures(self, *args: object, **kwargs: object) -> TrafficFigures:
+            return TrafficFigures(0, {}, None)
+
+    class Answering:
+        def request(self, url: str, **kwargs: object) -> HttpAnswer:
+            body = json.dumps({"status": "error", "components": {"db": "<!channel> & <@U1>" * 200_000}}).encode()
+            return HttpAnswer(503, body, {}, 1.0)
+
+    world = World()
+    live_twice(world)
+    world.services.overrides.update({"metrics": NoFigures(), "http": Answering()})
+    world.services.__dict__.pop("http", None)
+    stream = io.StringIO()
+    log.set_stream(stream)
+    try:
+        tick(world.services, b"{}", {}, "t1", logger)
+    finally:
+        log.set_stream(None)
+    [alert] = [text for text, _ in world.notifier.posts if "unhealthy" in text]
+    assert "<!channel>" not in alert and "<@U1>" not in alert and "&lt;!channel&gt; &amp; &lt;@U1&gt;" in alert
+    assert len(alert) <= 1500 and alert.endswith("will be requested.")  # what it plans to do stays whole
+    assert max(len(line) for line in stream.getvalue().splitlines()) < 10_000
+    [asked] = [payload for topic, payload in world.publisher.published if topic == world.config.topics.rollback] or [None]
+    assert asked is None or len(asked["reason"]) < 2000
