@@ -84,7 +84,7 @@ def build_location(repository_connection: str) -> str:
 def build_tag(tag: str) -> str:
     """A git tag as a Cloud Build tag (`^[\\w][\\w.-]{0,127}$`); lossy, so a build is matched by `_TAG` too. A label
     that would read as a retried attempt's build tag (`attempt-2`, see `attempt_tag`) opens with a `t` instead."""
-    label = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_.-" else "-" for ch in tag)
+    label = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_.-" else "-" for ch in tag[:128])
     if not label or not (label[0].isalnum() or label[0] == "_") or label.startswith("attempt-"):
         label = "t" + label
     return label[:128]
