@@ -439,13 +439,16 @@ def cloud_errors(draw: Any) -> tuple[str, TagshipError]:
     return call, ERRORS[draw(st.sampled_from(sorted(ERRORS)))](draw(hostile()))
 
 
-def _raising(error: TagshipError, real: Callable[..., Any], when: Callable[..., bool] = lambda *a, **k: True) -> Any:
+def _fail(owner: Any, method: str, error: TagshipError, when: Callable[..., bool] = lambda *a, **k: True) -> None:
+    """`owner.method` raises `error` whenever `when` holds for its arguments, and answers as before otherwise."""
+    real = getattr(owner, method)
+
     def call(*args: Any, **kwargs: Any) -> Any:
         if when(*args, **kwargs):
             raise error
         return real(*args, **kwargs)
 
-    return call
+    setattr(owner, method, call)
 
 
 def cloud_error(case: Case, failing: tuple[str, TagshipError]) -> None:
@@ -456,27 +459,28 @@ def cloud_error(case: Case, failing: tuple[str, TagshipError]) -> None:
     if call == "builds.submit":
         case.builds.failure = error
     elif call == "records.create":
-        world.records.create = _raising(error, world.records.create, lambda name, data: name.startswith("releases/"))
+        _fail(world.records, "create", error, lambda name, data: name.startswith("releases/"))
     elif call == "run.deploy_revision":
-        world.run.deploy_revision = _raising(error, world.run.deploy_revision)
+        _fail(world.run, "deploy_revision", error)
     elif call == "run.deploy_revision worker":
-        world.run.deploy_revision = _raising(error, world.run.deploy_revision,
-                                             lambda service, *a, **k: service == world.config.worker.service)
+        _fail(world.run, "deploy_revision", error, lambda service, *a, **k: service == world.config.worker.service)
     elif call == "run.set_traffic":
-        world.run.set_traffic = _raising(error, world.run.set_traffic)
+        _fail(world.run, "set_traffic", error)
     elif call == "run.start_migration":
-        world.run.start_migration = _raising(error, world.run.start_migration)
+        _fail(world.run, "start_migration", error)
     elif call == "migration message":
-        world.run.execution = lambda name: ExecutionState(name, True, False, text, "")
+        vars(world.run)["execution"] = lambda name: ExecutionState(name, True, False, text, "")  # ends failed
     elif call == "objects.copy":
-        world.objects.copy = _raising(error, world.objects.copy)
+        _fail(world.objects, "copy", error)
     elif call == "records.swap pointer":  # the deploy going live, the rollback moving back
-        world.records.swap = _raising(error, world.records.swap, lambda name, *a: name == "pointer.json")
+        _fail(world.records, "swap", error, lambda name, *a: name == "pointer.json")
     elif call == "metrics.figures":
-        world.services.overrides["metrics"] = SimpleNamespace(figures=_raising(error, Figures().figures))
+        figures = Figures()
+        _fail(figures, "figures", error)
+        world.services.overrides["metrics"] = figures
         world.services.__dict__.pop("metrics", None)
     elif call == "run.service":
-        world.run.service = _raising(error, world.run.service)
+        _fail(world.run, "service", error)
     elif call == "http error":
         case.http.answers[world.run.base_url] = HttpAnswer(0, b"", {}, 0.0, text)
     release(case, "v1.2.0")
