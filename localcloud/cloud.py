@@ -23,7 +23,6 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from localcloud.errors import LocalCloudError
 from localcloud.scenario import AppBehaviour, Scenario
 from shared.deadline import TIMEOUT_ENV
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigError, InputError
+from shared.frontend import release_prefix
 from shared.release import release_identity
 
 TOKEN_ENV = "GITHUB_TOKEN"  # the secretEnv name the fetch step reads; never a substitution, always written $$
@@ -66,8 +67,8 @@ def build_request(config: Any, tag: str, commit: str, attempt: int = 1) -> Build
     return BuildRequest(
         tag=tag, commit=commit, repository=config.github.repository, image=build.image,
         frontend_dir=build.frontend_dir,
-        frontend_destination=f"gs://{config.state.bucket}/{config.frontend.releases_prefix}"
-                             f"{release_identity(tag, attempt)}/",
+        frontend_destination=f"gs://{config.state.bucket}/"
+                             f"{release_prefix(config.frontend.releases_prefix, release_identity(tag, attempt))}",
         timeout_seconds=build.timeout_seconds, context=build.context, dockerfile=build.dockerfile,
         repository_connection=build.repository_connection, github_token_secret=build.github_token_secret,
         service_account=account, attempt=attempt,
@@ -81,9 +82,10 @@ def build_location(repository_connection: str) -> str:
 
 
 def build_tag(tag: str) -> str:
-    """A git tag as a Cloud Build tag (`^[\\w][\\w.-]{0,127}$`); lossy, so a build is matched by `_TAG` too."""
-    label = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_.-" else "-" for ch in tag)
-    if not label or not (label[0].isalnum() or label[0] == "_"):
+    """A git tag as a Cloud Build tag (`^[\\w][\\w.-]{0,127}$`); lossy, so a build is matched by `_TAG` too. A label
+    that would read as a retried attempt's build tag (`attempt-2`, see `attempt_tag`) opens with a `t` instead."""
+    label = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_.-" else "-" for ch in tag[:128])
+    if not label or not (label[0].isalnum() or label[0] == "_") or label.startswith("attempt-"):
         label = "t" + label
     return label[:128]
 

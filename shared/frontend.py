@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 INDEX = "index.html"
+BASELINE = "_baseline"  # the frontend that served before tagship's first release, kept under this name
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 SHORT = "public, max-age=300"
@@ -25,6 +26,19 @@ class PublishPlan:
     @property
     def copies(self) -> tuple[str, ...]:
         return self.assets + self.pages
+
+
+def release_prefix(releases_prefix: str, identity: str | None) -> str:
+    """Where the built frontend of the release `identity` is kept in the state bucket, below `releases_prefix` (the
+    baseline's when `identity` is None). `%`, `/` and a leading `_` of the identity are written `%25`, `%2F` and
+    `%5F`, so one release's prefix never holds another's files (`v1/` and `v1/2/`) nor is the baseline's (a tag
+    `_baseline`); a tag without them (`v1.4.0`, `v1.4.0.attempt-2`) is written as it is."""
+    if not identity:
+        return f"{releases_prefix}{BASELINE}/"
+    part = identity.replace("%", "%25").replace("/", "%2F")
+    if part.startswith("_"):
+        part = "%5F" + part[1:]
+    return f"{releases_prefix}{part}/"
 
 
 def is_hashed_asset(path: str) -> bool:

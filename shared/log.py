@@ -37,12 +37,21 @@ def _mask(text: str) -> str:
 
 
 MAX_FIELD = 2000  # a field from outside (a reason, an answer's body) never makes a long log line
+MAX_LABEL = 200
 
 
-def _bounded(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_FIELD:
-        return log_value(value, MAX_FIELD)
-    return value
+def _bounded(value: Any, limit: int = MAX_FIELD) -> Any:
+    """`value` itself, or a string cut (see `log_value`) so that the line writes it in about `limit` characters at
+    most: JSON writes a control or non-ASCII character as `\\uXXXX`, one outside the BMP as two, so a field is cut
+    by what it costs in the line, not only by its length."""
+    if not isinstance(value, str):
+        return value
+    keep = limit
+    while True:
+        text = log_value(value, keep)
+        if keep <= 16 or len(json.dumps(text)) <= limit + 64:  # 64: room for the marker saying what was cut
+            return text
+        keep //= 2
 
 
 class Logger:
@@ -50,8 +59,8 @@ class Logger:
         self.labels = dict(labels or {})
         self.trace = trace
 
-    def bind(self, trace: str | None = None, **labels: Any) -> "Logger":
-        merged = {**self.labels, **{k: log_value(str(v), 200) for k, v in labels.items() if v is not None}}
+    def bind(self, trace: str | None = None, **labels: Any) -> Logger:
+        merged = {**self.labels, **{k: _bounded(str(v), MAX_LABEL) for k, v in labels.items() if v is not None}}
         return Logger(merged, trace or self.trace)
 
     def log(self, severity: str, message: str, **fields: Any) -> None:

@@ -71,9 +71,16 @@ def revision_name(service: str, tag: str) -> str:
     return f"{service}-{_readable_within(tag, REVISION_NAME_MAX - len(service) - 1)}"
 
 
+_ATTEMPT_SUFFIX = re.compile(r"\.attempt-[0-9]+\Z")
+
+
 def release_identity(tag: str, attempt: int) -> str:
-    """The tag for a first attempt, `TAG.attempt-N` after (see `Release.identity`)."""
-    return tag if attempt == 1 else f"{tag}.attempt-{attempt}"
+    """The tag for a first attempt, `TAG.attempt-N` after (see `Release.identity`). A tag that itself ends as a
+    retried attempt's identity does (`v1.0.0.attempt-2`, pushed as a tag of its own) is `TAG.attempt-1` in its first
+    attempt too, so it never takes the names of attempt 2 of `v1.0.0`."""
+    if attempt == 1 and not _ATTEMPT_SUFFIX.search(tag):
+        return tag
+    return f"{tag}.attempt-{attempt}"
 
 
 def can_move(current: str, to: str) -> bool:

@@ -325,7 +325,7 @@ class StateStore:
     # markers
     def mark_once(self, kind: str, key: str, data: dict[str, Any]) -> bool:
         """True the first time `kind/key` is marked, False ever after (create-if-absent)."""
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)[:200]
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key[:200])
         try:
             self.records.create(f"markers/{kind}/{safe}.json", data)
             return True
@@ -333,7 +333,7 @@ class StateStore:
             return False
 
     def marker(self, kind: str, key: str) -> dict[str, Any] | None:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)[:200]
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key[:200])
         record = self.records.read(f"markers/{kind}/{safe}.json")
         return record.data if record else None
 

@@ -10,19 +10,19 @@ from typing import Any, Callable, Collection
 
 from shared.core.traffic import all_to
 from shared.errors import PermanentError
-from shared.frontend import cache_control, plan_publish
+from shared.frontend import cache_control, plan_publish, release_prefix
 from shared.ports import StoredObject
 from shared.release import Unit
 from shared.wiring import Services
 
-BASELINE = "_baseline"  # the frontend that served before tagship's first release, kept under this name
 COPY_WORKERS = 32  # parallel server-side copies of the frontend (the storage client keeps as many connections)
 ROLES = ("api", "worker", "frontend")
 
 
 def frontend_prefix(config: Any, tag: str | None) -> str:
-    """Where a release's built frontend is kept in the state bucket (the baseline's when `tag` is None)."""
-    return f"{config.frontend.releases_prefix}{tag or BASELINE}/"
+    """Where a release's built frontend is kept in the state bucket (the baseline's when `tag` is None): `tag` is the
+    release's identity (see `shared.frontend.release_prefix`)."""
+    return release_prefix(config.frontend.releases_prefix, tag)
 
 
 def move_unit(services: Services, unit: Unit, roles: Collection[str] = ROLES) -> None:

@@ -34,7 +34,7 @@ from shared.release import (
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
-from shared.unit_move import BASELINE
+from shared.frontend import BASELINE
 
 __all__ = ["BASELINE", "HandOver", "Pipeline", "Stopped", "open_thread", "refresh_root", "reply"]
 

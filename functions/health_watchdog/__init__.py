@@ -19,10 +19,12 @@ from shared.log import Logger
 from shared.release import LIVE, ROLLED_BACK
 from shared.starting import start_release
 from shared.webhook import Start
+from shared.text import cut
 from shared.thread import tell_corrupt, thread_of
 from shared.wiring import Services
 
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
+DETAIL_LIMIT = 300  # what a probe says it was answered: a health body, an error, asset names from the page
 
 
 def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger,
@@ -110,6 +112,12 @@ def _nudge(services: Services, log: Logger) -> None:
 
 
 def probe_all(services: Services) -> list[ProbeResult]:
+    """Every probe, each saying what it was answered in at most `DETAIL_LIMIT` characters."""
+    return [ProbeResult(probe.name, probe.ok, cut(probe.detail, DETAIL_LIMIT), probe.latency_ms)
+            for probe in _probes(services)]
+
+
+def _probes(services: Services) -> list[ProbeResult]:
     config = services.config
     http = services.http
     timeout = config.deploy.probe_timeout_seconds

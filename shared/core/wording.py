@@ -75,8 +75,9 @@ def root(release: Release, now: float) -> str:
 
 def corrupt_record(error: str, tag: str | None) -> str:
     """A corrupt record found, told once: what `CorruptRecord` says of it (name, detail, how to mend it)."""
-    about = f" (release {tag})" if tag else ""
-    return f":warning: tagship found a corrupt record{about}: {error}. It is not acted on; other releases go on."
+    about = f" (release {outside(tag, 120)})" if tag else ""  # the record's name holds its tag, its detail quotes it
+    return (f":warning: tagship found a corrupt record{about}: {outside(error, 1500)}. It is not acted on; other "
+            "releases go on.")
 
 
 # -- a tag push that starts nothing: said in the channel, since GitHub never redelivers by itself ----------------------

@@ -1,7 +1,6 @@
 """Push a tag, ship the release: end to end on the local cloud, through the real clients and real HTTP."""
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 

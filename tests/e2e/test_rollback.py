@@ -1,11 +1,9 @@
 """Watch it, and bring it back: the watchdog and the rollback function end to end on the local cloud."""
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 
 from tests.e2e.conftest import wait_ended
 from shared.release import revision_name

@@ -16,8 +16,9 @@ message published, a Slack post.
 Bodies larger than GitHub's limit are refused with 413 before they are read whole; signature checks compare in
 constant time and accept only `sha256=`.
 
-`run_fuzzing(examples, seed)` runs every target (the matrix prints its counts); the tests below run each with
-`FUZZ_EXAMPLES` examples (env `TAGSHIP_FUZZ_EXAMPLES`, default 200).
+`run_fuzzing(examples, seed)` runs every target (the matrix prints its counts), then the tag properties
+(`test_fuzz_tags`) and every source of outside text (`test_fuzz_outside`, a tenth as many examples: each runs whole
+releases); the tests below run each with `FUZZ_EXAMPLES` examples (env `TAGSHIP_FUZZ_EXAMPLES`, default 200).
 """
 from __future__ import annotations
 
@@ -370,7 +371,10 @@ class _quiet_logs:
 
 
 def run_fuzzing(examples: int, *, seed: int = FUZZ_SEED) -> tuple[dict[str, int], list[str]]:
-    """Every target fuzzed; (cases tried per target, failures)."""
+    """Every target fuzzed, then the tags and the outside text; (cases tried per target, failures)."""
+    from tests.reliability.test_fuzz_outside import run_outside_fuzzing
+    from tests.reliability.test_fuzz_tags import run_tag_fuzzing
+
     counts: dict[str, int] = {}
     failures: list[str] = []
     for target in ("deploy_on_tag", *CLOUD_EVENT_TARGETS):
@@ -384,6 +388,10 @@ def run_fuzzing(examples: int, *, seed: int = FUZZ_SEED) -> tuple[dict[str, int]
         counts["oversized bodies"] = oversized_bodies()
     except AssertionError as error:
         failures.append(f"oversized bodies: {error}")
+    for run, count in ((run_tag_fuzzing, examples), (run_outside_fuzzing, max(1, examples // 10))):
+        tried, failed = run(count, seed=seed)
+        counts.update(tried)
+        failures.extend(failed)
     return counts, failures
 
 

@@ -117,6 +117,7 @@ TAGS = {
     "a leading dot gets a letter before it": (".hidden", "t.hidden"),
     "non-ASCII letters become dashes": ("v1-é", "v1--"),
     "a long tag is cut to 128": ("v" * 300, "v" * 128),
+    "a tag that reads as a retried attempt's build tag gets a letter before it": ("attempt-2", "tattempt-2"),
 }
 
 

@@ -1,6 +1,14 @@
 import pytest
 
-from shared.frontend import IMMUTABLE, NO_CACHE, SHORT, cache_control, plan_publish
+from shared.frontend import (
+    BASELINE,
+    IMMUTABLE,
+    NO_CACHE,
+    SHORT,
+    cache_control,
+    plan_publish,
+    release_prefix,
+)
 
 
 def test_copies_only_what_changed_assets_first_index_last():
@@ -33,3 +41,22 @@ def test_an_empty_live_bucket_gets_everything():
 )
 def test_caching_by_kind_of_file(path, expected):
     assert cache_control(path) == expected
+
+
+@pytest.mark.parametrize("identity, prefix", [
+    ("v1.4.0", "frontend/v1.4.0/"), ("v1.4.0.attempt-2", "frontend/v1.4.0.attempt-2/"), (None, "frontend/_baseline/"),
+    ("release/1.0", "frontend/release%2F1.0/"), ("_baseline", "frontend/%5Fbaseline/"), ("50%", "frontend/50%25/"),
+], ids=["a version reads as it is", "so does a retried attempt", "the frontend from before tagship",
+        "a slash is escaped", "a leading underscore is escaped", "a percent sign is escaped"])
+def test_a_releases_frontend_prefix_is_its_identity_with_what_could_meet_another_prefix_escaped(identity, prefix):
+    assert release_prefix("frontend/", identity) == prefix
+
+
+@pytest.mark.parametrize("one, other", [("0", "0/2"), (None, "_baseline"), ("a%2Fb", "a/b")],
+                         ids=["a tag and a tag below it", "the baseline and a tag named like it",
+                              "an escaped slash and a slash"])
+def test_no_releases_frontend_prefix_holds_another_releases_files(one, other):
+    """The tag fuzzing: `frontend/0/` listed the files of `0/2` too, and a tag `_baseline` was the baseline."""
+    a, b = release_prefix("frontend/", one), release_prefix("frontend/", other)
+    assert not a.startswith(b) and not b.startswith(a)
+    assert BASELINE in release_prefix("frontend/", None)

@@ -4,7 +4,7 @@ import pytest
 
 from shared.release import (
     BUILDING, DEPLOYING, FAILED, LIVE, MIGRATING, PUBLISHING, ROLLED_BACK, SUPERSEDED, VERIFYING, InvalidTransition,
-    Release, can_move, new_release, revision_name, sanitise,
+    Release, can_move, new_release, release_identity, revision_name, sanitise,
 )
 from shared.errors import PermanentError
 
@@ -94,3 +94,21 @@ def test_a_service_name_leaving_no_room_for_a_traffic_tag_is_refused_by_name():
 def test_the_usual_revision_name_keeps_service_and_tag_readable():
     assert revision_name("botbalance-api", "v1.4.0").startswith("botbalance-api-v1-4-0-")
     assert len(revision_name("botbalance-api", "v1.4.0")) == len("botbalance-api-v1-4-0-") + 8
+
+
+@pytest.mark.parametrize("tag, attempt, identity", [("v1.4.0", 1, "v1.4.0"), ("v1.4.0", 2, "v1.4.0.attempt-2"),
+                                                    ("v1.4.0.attempt-2", 1, "v1.4.0.attempt-2.attempt-1"),
+                                                    ("v1.4.0.attempt-2", 2, "v1.4.0.attempt-2.attempt-2")],
+                         ids=["a first attempt is its tag", "a retried attempt carries its number",
+                              "a tag that reads as a retried attempt carries its own number",
+                              "and so does its retry"])
+def test_a_release_identity_is_its_tag_and_attempt_and_never_another_releases(tag, attempt, identity):
+    assert release_identity(tag, attempt) == identity
+
+
+def test_a_tag_pushed_as_another_tags_retried_attempt_takes_none_of_that_attempts_names():
+    """The tag fuzzing: `0.attempt-2` pushed as a tag of its own shared every name with attempt 2 of `0`."""
+    retried, pushed = release_identity("0", 2), release_identity("0.attempt-2", 1)
+    assert retried != pushed
+    assert revision_name("botbalance-api", retried) != revision_name("botbalance-api", pushed)
+    assert sanitise(retried, "botbalance-api") != sanitise(pushed, "botbalance-api")

@@ -1,6 +1,7 @@
 """The reliability matrix: every step of the deploy and of the rollback crossed with every kind of fault, the races,
 and Slack down throughout, each run on a fresh local cloud whose every delivery is duplicated and reordered, each
-judged by the invariants of `tools.reliability.invariants`; then the hostile-input fuzzing of every target.
+judged by the invariants of `tools.reliability.invariants`; then the hostile-input fuzzing of every target, of the
+names derived from tags and of every source of outside text (`tests.reliability.test_fuzz.run_fuzzing`).
 
     python -m tools.reliability              # a seeded slice (every step, every fault kind, the races), then the fuzzing
     python -m tools.reliability --full       # every scenario of the matrix
