@@ -299,8 +299,13 @@ def _state(config: Any, args: Any) -> int:
     if problem is None:
         print(f"tagship: {args.name} is not corrupt: nothing mended", file=sys.stderr)
         return 1
-    mended = repaired(args.name, record.data, store.releases(), time.time(), args.by or getpass.getuser())
+    who = args.by or getpass.getuser()
+    mended = repaired(args.name, record.data, store.releases(), time.time(), who)
     records.swap(args.name, mended, record.generation)  # only the version that was read: never over a newer one
+    from shared.log import logger
+
+    tag = args.name[len("releases/"):-len(".json")] if args.name.startswith("releases/") else None
+    logger.bind(function="cli", tag=tag).warning("corrupt record mended", record=args.name, was=problem, by=who)
     print(f"mended {args.name} (was: {problem})")
     return 0
 

@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from shared.core import wording
-from shared.errors import LeaseHeld, TagshipError, TransientError
+from shared.errors import LeaseHeld, PermanentError, TagshipError, TransientError
 from shared.log import Logger
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
 from shared.rollback_request import (
@@ -181,15 +181,19 @@ class Rollback:
         if displaced is not None:
             log.warning("rollback takes over from the deploy in flight", deploy=displaced.tag)
             self._stop_deploy(displaced.tag, plan)
-        bad_found = self.store.release(plan.from_tag)
         target_found = self.store.release(plan.to_tag)
-        if bad_found is None or target_found is None:
-            raise TransientError(f"rollback {plan.from_tag} -> {plan.to_tag}: a release record is missing")
-        bad, target = bad_found[0], target_found[0]
+        if target_found is None:  # its record went between the plan and now: nothing tells where its unit is
+            raise PermanentError(f"rollback {plan.from_tag} -> {plan.to_tag}: the record of {plan.to_tag} is missing")
+        target = target_found[0]
+        bad_found = self.store.release(plan.from_tag)
+        if bad_found is None:  # what serves is still known (the pointer) and is moved back; only its record is gone
+            log.warning("the release rolled back from has no record; it is not marked rolled back",
+                        record=f"releases/{plan.from_tag}.json")
         reported = self.published_at if self.published_at is not None else started  # DORA's restore starts here
         self._apply(target)
         now = self.s.clock()
-        if _went_live_before(target, bad):  # back to an older release: the one left is the bad one
+        bad = bad_found[0] if bad_found else None
+        if bad is not None and _went_live_before(target, bad):  # back to an older release: the one left is the bad one
             bad = self.store.update_release(
                 plan.from_tag,
                 lambda r: r.move(ROLLED_BACK, now, error=f"rolled back: {plan.reason}").with_step(
@@ -205,12 +209,15 @@ class Rollback:
         self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
         return f"rolled back {plan.from_tag} -> {plan.to_tag}"
 
-    def _tell(self, plan: RollbackPlan, target: Release, bad: Release, took: float) -> None:
-        text = wording.rolled_back(plan.from_tag, plan.to_tag, forward=not _went_live_before(target, bad), seconds=took,
+    def _tell(self, plan: RollbackPlan, target: Release, bad: Release | None, took: float) -> None:
+        """In the thread of the release left (when its record still says where that is) and in the channel."""
+        forward = bad is not None and not _went_live_before(target, bad)
+        text = wording.rolled_back(plan.from_tag, plan.to_tag, forward=forward, seconds=took,
                                    reason=plan.reason, requested_by=plan.requested_by, trigger=plan.trigger,
-                                   ran_migrations=bool(bad.steps.get("migrate")))
-        reply(self.s, bad, text)
-        refresh_root(self.s, bad)
+                                   ran_migrations=bad is None or bool(bad.steps.get("migrate")))
+        if bad is not None:
+            reply(self.s, bad, text)
+            refresh_root(self.s, bad)
         self.s.notifier.post(text)
 
     def _stop_deploy(self, tag: str, plan: RollbackPlan) -> None:

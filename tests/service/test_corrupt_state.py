@@ -130,3 +130,18 @@ def test_a_corrupt_pointer_fails_the_release_in_flight_restores_its_unit_and_is_
     assert world.run.serving("botbalance-api") == revision_name("botbalance-api", "v1.0.0")
     assert world.store.lease() is None
     assert ["pointer.json" in text for text in told(world)] == [True]
+
+
+def test_a_rollback_from_a_release_whose_record_was_deleted_still_moves_the_unit_back_and_frees_the_lease():
+    world = World()
+    for tag in ("v1.0.0", "v1.1.0"):
+        world.built(tag)
+        assert Pipeline(world.services, tag, f"m-{tag}", logger).drive() == "live"
+    del world.records.objects["releases/v1.1.0.json"]  # what serves is still known: the pointer names it
+    request = json.dumps({"to": "previous", "from": "v1.1.0", "reason": "broken", "requested_by": "dana"}).encode()
+    assert rollback.handle(world.services, request, {}, "r1", logger) == "rolled back v1.1.0 -> v1.0.0"
+    assert world.run.serving("botbalance-api") == revision_name("botbalance-api", "v1.0.0")
+    assert world.store.pointer().live == "v1.0.0"
+    assert world.store.lease() is None
+    assert [text for text, _ in world.notifier.posts if "Rolled back" in text]
+    assert "releases/v1.1.0.json" not in world.records.objects  # nothing invented in its place
