@@ -9,7 +9,7 @@ What the real service does and this fake keeps:
   thread, taking `scenario.delay("build")` seconds; a build whose delay exceeds its own `timeout` ends TIMEOUT.
 - Every status change is published as Cloud Build publishes to the `cloud-builds` topic: data is the Build as
   camelCase JSON (enum names, defaults left out, as in payloads/cloudbuild/), attributes `buildId` and `status`.
-- On SUCCESS `results.images` lists `<_IMAGE>:<_TAG>` (and `<_IMAGE>:<_COMMIT>` when the build's `images` names
+- On SUCCESS `results.images` lists `<_IMAGE>:<_IMAGE_TAG>` (and `<_IMAGE>:<_COMMIT>` when the build's `images` names
   it) with the digest `localcloud.scenario.digest_for_commit(_COMMIT)`, so the fake Cloud Run can tell which commit an image
   runs; on FAILURE the docker build step is marked FAILURE with exit code 1, later steps never run, and
   `status_detail` / `failure_info` say which step failed, in the real service's words.

@@ -14,6 +14,7 @@ and is pushed as soon as it is built, while the frontend installs, builds and up
 """
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ DOCKER = "gcr.io/cloud-builders/docker"
 NODE = "node:20"
 CLOUD_SDK = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
 RELEASE_TAG = "tagship"  # the build tag every release build carries, beside its own
-SUBSTITUTIONS = ("_TAG", "_COMMIT", "_IMAGE", "_FRONTEND_DEST")
+SUBSTITUTIONS = ("_TAG", "_IMAGE_TAG", "_COMMIT", "_IMAGE", "_FRONTEND_DEST")
 
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 _BUILD_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
@@ -90,6 +91,18 @@ def build_tag(tag: str) -> str:
     return label[:128]
 
 
+def image_tag(tag: str) -> str:
+    """A git tag as its image's tag (Docker: `[\\w][\\w.-]{0,127}`, ASCII). A tag that is one already stays as it is
+    (`v1.4.0`); any other (`release/1.0`, `v1.0.0+build.5`, one outside ASCII or too long, `latest`) is read as far as
+    it can be, with 8 hex characters of a SHA-256 of the exact tag after it, so two tags never share one image tag."""
+    if _BUILD_TAG.match(tag) and tag != CACHE_TAG:
+        return tag
+    label = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_.-" else "-" for ch in tag[:119])
+    if not label or not (label[0].isalnum() or label[0] == "_"):
+        label = "t" + label
+    return f"{label[:119]}-{hashlib.sha256(tag.encode()).hexdigest()[:8]}"
+
+
 def release_build(request: BuildRequest, project: str) -> dict[str, Any]:
     """The Build for `request` in project `project`; ConfigError / InputError when it could not run as meant."""
     _check(request)
@@ -107,7 +120,7 @@ def release_build(request: BuildRequest, project: str) -> dict[str, Any]:
             "args": ["build", "--cache-from", f"${{_IMAGE}}:{CACHE_TAG}", "--build-arg", "BUILDKIT_INLINE_CACHE=1",
                      "--label", "org.opencontainers.image.revision=${_COMMIT}",
                      "--label", "org.opencontainers.image.version=${_TAG}",
-                     "--file", _literal(dockerfile), "--tag", "${_IMAGE}:${_TAG}",
+                     "--file", _literal(dockerfile), "--tag", "${_IMAGE}:${_IMAGE_TAG}",
                      "--tag", f"${{_IMAGE}}:{CACHE_TAG}", _literal(context)],
         },
         {"id": "push", "name": DOCKER, "waitFor": ["image"], "args": ["push", "--all-tags", "${_IMAGE}"]},
@@ -122,8 +135,8 @@ def release_build(request: BuildRequest, project: str) -> dict[str, Any]:
     ]
     build: dict[str, Any] = {
         "steps": steps,
-        "images": ["${_IMAGE}:${_TAG}", f"${{_IMAGE}}:{CACHE_TAG}"],
-        "substitutions": {"_TAG": request.tag, "_COMMIT": request.commit, "_IMAGE": request.image,
+        "images": ["${_IMAGE}:${_IMAGE_TAG}", f"${{_IMAGE}}:{CACHE_TAG}"],
+        "substitutions": {"_TAG": request.tag, "_IMAGE_TAG": image_tag(request.tag), "_COMMIT": request.commit, "_IMAGE": request.image,
                           "_FRONTEND_DEST": request.frontend_destination},
         "timeout": f"{int(request.timeout_seconds)}s",
         "tags": [RELEASE_TAG, build_tag(request.tag)] + ([attempt_tag(request.attempt)] if request.attempt > 1 else []),

@@ -354,6 +354,8 @@ REFUSED = {
         lambda b: setattr(b, "service_account", "projects/other-proj/serviceAccounts/x-build@other-proj.iam."
                                                 "gserviceaccount.com"), "is not in project"),
     "a build tag with a slash": (lambda b: b.tags.append("release/v1"), 'must match format'),
+    "an image tag with a slash, once substituted": (lambda b: b.substitutions.update({"_IMAGE_TAG": "release/1.0"}),
+                                                    "invalid image name"),
     "a named volume in one step only": (lambda b: b.steps[3].volumes.clear(), 'used by only one build step'),
 }
 

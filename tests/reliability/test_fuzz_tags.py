@@ -70,6 +70,7 @@ class Names:
     frontend_destination: str  # where the build uploads the frontend
     build_tags: tuple[str, ...]
     build_tag_substitution: str  # the build's _TAG, which tells apart what a lossy build tag does not
+    image_tag: str  # the tag its image is pushed under (one per git tag: a retried attempt rebuilds it)
 
 
 def names(tag: str, attempt: int, services: tuple[str, ...] = (API, WORKER)) -> Names:
@@ -83,6 +84,7 @@ def names(tag: str, attempt: int, services: tuple[str, ...] = (API, WORKER)) -> 
         frontend_destination=build_request(CONFIG, tag, COMMIT, attempt).frontend_destination,
         build_tags=tuple(build["tags"]),
         build_tag_substitution=build["substitutions"]["_TAG"],
+        image_tag=build["substitutions"]["_IMAGE_TAG"],
     )
 
 
@@ -205,6 +207,7 @@ def check_release_names(pair: tuple[tuple[str, int], tuple[str, int]]) -> None:
     assert a.frontend_prefix != b.frontend_prefix, f"{pair}: both frontends under {a.frontend_prefix!r}"
     assert not a.frontend_prefix.startswith(b.frontend_prefix) and not b.frontend_prefix.startswith(a.frontend_prefix), (
         f"{pair}: one frontend prefix holds the other's files ({a.frontend_prefix!r}, {b.frontend_prefix!r})")
+    assert a.image_tag != b.image_tag or tag_a == tag_b, f"{pair}: both images are pushed as {a.image_tag!r}"
     baseline = frontend_prefix(CONFIG, None)
     for release, mine in ((pair[0], a), (pair[1], b)):
         assert mine.frontend_prefix != baseline, f"{release}: its frontend is the baseline's {baseline!r}"
@@ -216,6 +219,8 @@ def check_release_names(pair: tuple[tuple[str, int], tuple[str, int]]) -> None:
         for build_tag in mine.build_tags:
             assert BUILD_TAG.fullmatch(build_tag), f"{release}: build tag {build_tag!r} is refused by Cloud Build"
         assert mine.build_tag_substitution == release[0], f"{release}: the build's _TAG is not the tag itself"
+        assert BUILD_TAG.fullmatch(mine.image_tag) and mine.image_tag != "latest", (
+            f"{release}: image tag {mine.image_tag!r} is refused by Docker or is the cache's")
         assert names(*release) == mine, f"{release}: its names changed between two calls"
         retried = [t for t in mine.build_tags if t.startswith("attempt-")]  # how Builds.find tells attempts apart
         assert retried == ([f"attempt-{release[1]}"] if release[1] > 1 else []), (

@@ -44,7 +44,7 @@ def test_the_image_reuses_the_previous_layers_and_is_listed_so_cloud_build_repor
     args = steps(build)["image"]["args"]
     assert args[args.index("--cache-from") + 1] == "${_IMAGE}:latest" and "BUILDKIT_INLINE_CACHE=1" in args
     assert args[-1] == "backend" and args[args.index("--file") + 1] == "backend/Dockerfile"
-    assert build["images"] == ["${_IMAGE}:${_TAG}", "${_IMAGE}:latest"]
+    assert build["images"] == ["${_IMAGE}:${_IMAGE_TAG}", "${_IMAGE}:latest"]
 
 
 SOURCES = {
@@ -137,3 +137,28 @@ LOCATIONS = {
 @pytest.mark.parametrize("connection, location", list(LOCATIONS.values()), ids=list(LOCATIONS))
 def test_the_build_runs_where_its_source_is(connection, location):
     assert build_location(connection) == location
+
+
+IMAGE_TAGS = [
+    # (what a git tag is pushed as, its image tag, why)
+    ("v1.4.0", "v1.4.0", "a tag Docker takes stays as it is"),
+    ("release/1.0", "release-1.0-05c07dbf", "a slash is no part of an image tag: read as far as it can be"),
+    ("v1.0.0+build.5", "v1.0.0-build.5-2306f290", "semver's build metadata: '+' is refused by Docker"),
+    ("latest", "latest-5e1e2bca", "the cache's own tag is never a release's"),
+    ("-rc", "t-rc-bc5ea5c7", "an image tag opens with a word character"),
+]
+
+
+@pytest.mark.parametrize("tag,expected,why", IMAGE_TAGS, ids=[row[2] for row in IMAGE_TAGS])
+def test_a_release_image_is_pushed_under_a_tag_docker_takes_and_no_other_release_shares(tag, expected, why):
+    from shared.build_definition import image_tag
+
+    assert image_tag(tag) == expected
+    assert re.fullmatch(r"[\w][\w.-]{0,127}", image_tag(tag), re.ASCII)
+
+
+def test_an_image_tag_of_a_very_long_tag_is_cut_to_dockers_128_and_keeps_its_fingerprint():
+    from shared.build_definition import image_tag
+
+    a, b = image_tag("a" * 300), image_tag("a" * 301)
+    assert len(a) == len(b) == 128 and a != b
