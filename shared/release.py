@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import CorruptRecord, PermanentError
+from shared.text import cut
 
 BUILDING, MIGRATING, DEPLOYING, PUBLISHING, VERIFYING, LIVE = (
     "building", "migrating", "deploying", "publishing", "verifying", "live",
@@ -31,6 +32,7 @@ TAG_AND_SERVICE_MAX = 46  # Cloud Run: a tag's URL host label TAG---SERVICE-HASH
 REVISION_NAME_MAX = 63
 TRAFFIC_TAG_MAX = 24  # readable in a URL; within the 46 with services of up to 22 characters
 FINGERPRINT_LENGTH = 8
+ERROR_MAX = 2000  # characters of why a release ended kept in its record: the error often quotes a cloud's answer
 
 
 def _fingerprint(tag: str) -> str:
@@ -156,7 +158,7 @@ class Release:
         if not can_move(self.state, to):
             raise InvalidTransition(f"release {self.tag}: cannot move from {self.state} to {to}")
         return dataclasses.replace(
-            self, state=to, history=self.history + ((to, now),), error=error or self.error, waiting=False
+            self, state=to, history=self.history + ((to, now),), error=cut(error, ERROR_MAX) or self.error, waiting=False
         )
 
     def with_step(self, step: str, edge: str, now: float) -> "Release":

@@ -15,6 +15,8 @@ from urllib.parse import parse_qs
 
 from shared.errors import InputError, SignatureError
 
+TAG_MAX = 200  # characters of a tag tagship releases (git allows more; a build's _TAG is read back cut at 256)
+
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
 ZERO_SHA = "0" * 40
 
@@ -95,7 +97,9 @@ def classify(event: str | None, data: dict[str, Any], *, repository: str, tag_pa
         return Ignore(f"{ref} is not a tag")
     tag = ref[len("refs/tags/"):]
     if data.get("deleted") is True:
-        return Ignore(f"tag {tag} was deleted")
+        return Ignore(f"tag {tag[:80]!r} was deleted")
+    if len(tag) > TAG_MAX:  # what Cloud Build keeps of a substitution and a Slack root show whole stays under this
+        return Ignore(f"tag {tag[:40]!r}... of {len(tag)} characters: tagship releases tags of at most {TAG_MAX}")
     if not tag_matches(tag_pattern, tag):
         return Ignore(f"tag {tag[:80]!r} does not match {tag_pattern}")
     # an annotated tag's `after` is the tag object; the commit it points at is head_commit.id

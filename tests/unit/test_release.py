@@ -112,3 +112,11 @@ def test_a_tag_pushed_as_another_tags_retried_attempt_takes_none_of_that_attempt
     assert retried != pushed
     assert revision_name("botbalance-api", retried) != revision_name("botbalance-api", pushed)
     assert sanitise(retried, "botbalance-api") != sanitise(pushed, "botbalance-api")
+
+
+def test_why_a_release_ended_is_kept_cut_to_2000_characters_when_a_cloud_answered_at_length():
+    from shared.release import ERROR_MAX, FAILED
+
+    said = "Cloud Run: " + "x" * 5_000_000
+    failed = new_release("v1.4.0", "abc", "alice", "d1", 10.0).move(MIGRATING, 11.0).move(FAILED, 12.0, error=said)
+    assert len(failed.error) == ERROR_MAX == 2000 and failed.error.startswith("Cloud Run: x") and failed.error.endswith("…")

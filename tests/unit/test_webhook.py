@@ -44,14 +44,18 @@ def test_refuses_signatures_that_are_missing_or_wrong(header):
         ("push", push(ref="refs/heads/main"), Ignore("refs/heads/main is not a tag")),
         ("push", push(repo="mallory/botbalance"), Ignore("repository mallory/botbalance is not botbalance/botbalance")),
         ("push", push(ref="refs/tags/nightly"), Ignore(f"tag 'nightly' does not match {PATTERN}")),
-        ("push", push(deleted=True), Ignore("tag v1.4.0 was deleted")),
+        ("push", push(deleted=True), Ignore("tag 'v1.4.0' was deleted")),
+        ("push", push(ref="refs/tags/v1.1." + "1" * 196), Ignore("tag 'v1.1.11111111111111111111111111111111111'... of 201 characters: tagship releases tags of at "
+                                                                 "most 200")),
+        ("push", push(ref="refs/tags/v1.1." + "1" * 195), Start("v1.1." + "1" * 195, SHA, "alice")),
         ("issues", {"action": "opened"}, Ignore("event issues is not a push")),
         (None, {}, Ignore("event (none) is not a push")),
         ("push", push(repo="BotBalance/BotBalance"), Start("v1.4.0", SHA, "alice")),
     ],
     ids=["ping answers pong", "a matching tag push starts a release", "the create event beside it starts nothing",
          "a branch push is ignored", "another repository is ignored", "a tag outside the pattern is ignored",
-         "a tag deletion is ignored", "other events are ignored", "no event header is ignored",
+         "a tag deletion is ignored", "a tag of 201 characters starts nothing and says why",
+         "a tag of 200 characters is released", "other events are ignored", "no event header is ignored",
          "the repository name is compared without case"],
 )
 def test_classifies_deliveries(event, data, expected):
