@@ -6,6 +6,7 @@ names derived from tags and of every source of outside text (`tests.reliability.
     python -m tools.reliability              # a seeded slice (every step, every fault kind, the races), then the fuzzing
     python -m tools.reliability --full       # every scenario of the matrix
     python -m tools.reliability --seed 7 --only rollback/   # scenarios whose name contains "rollback/"
+    python -m tools.reliability --full --skip state/        # every scenario but the state axis's
 
 Prints one row per scenario (scenario, faults injected, deliveries, invariant results) and ends with
 `N scenarios, N passed, N failed` and the fuzz cases tried per target. Exits 1 when anything failed.
@@ -562,13 +563,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="run every scenario of the matrix (not a seeded slice)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seeds the slice, the deliveries and the fuzzing")
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this text")
+    parser.add_argument("--skip", action="append", default=[], metavar="TEXT",
+                        help="leave out the scenarios whose name contains this text (may be given more than once)")
     parser.add_argument("--fuzz-examples", type=int, default=None, help="hypothesis examples per fuzz target")
     parser.add_argument("--no-fuzz", action="store_true", help="skip the hostile-input fuzzing")
     parser.add_argument("--verbose", action="store_true", help="print the functions' warnings and errors of a failed scenario")
     args = parser.parse_args(argv)
     scenarios = matrix() if args.full or args.only else seeded_slice(args.seed)
-    if args.only:
-        scenarios = [s for s in scenarios if args.only in s.name]
+    scenarios = [s for s in scenarios if args.only in s.name and not any(text in s.name for text in args.skip)]
     started = time.monotonic()
     print(f"reliability matrix: {len(scenarios)} scenarios ({'full' if args.full else 'seeded slice'}, seed {args.seed}),"
           f" every delivery 1-5 times, concurrently, reordered\n")
