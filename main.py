@@ -1,7 +1,7 @@
 """tagship's Cloud Functions targets and its command line.
 
-Targets (functions-framework): `deploy_on_tag` (HTTP, the GitHub webhook), `deploy_progress`, `health_watchdog`
-and `rollback` (CloudEvents from Pub/Sub). Each target parses, calls its service, and maps errors: a 4xx with a
+Targets (functions-framework): `deploy_on_tag` (HTTP, the GitHub webhook), `slack_actions` (HTTP, the Slack app's
+buttons), `deploy_progress`, `health_watchdog` and `rollback` (CloudEvents from Pub/Sub). Each target parses, calls its service, and maps errors: a 4xx with a
 reason for bad input; for events, acknowledge permanent faults (logged) and raise on transient ones so Pub/Sub
 redelivers. No Google client library is imported here: each target loads what it uses when it first needs it.
 
@@ -77,6 +77,27 @@ def deploy_on_tag(request: Any) -> Any:
 
     trace = trace_from_header(request.headers.get("X-Cloud-Trace-Context"), svc.config.project.id)
     answer = handle(svc, request.headers, body, logger.bind(trace=trace, function="deploy_on_tag"))
+    return _json(answer.status, answer.body)
+
+
+@_target("http")
+def slack_actions(request: Any) -> Any:
+    from shared.core.slack_actions import BODY_MAX
+
+    if request.method != "POST":
+        return _json(405, {"error": f"expected POST, found {request.method}"})
+    body = request.stream.read(BODY_MAX + 1)
+    if len(body) > BODY_MAX:
+        logger.warning("slack interaction refused: body too large", length=f"more than {BODY_MAX}")
+        return _json(413, {"error": f"body larger than {BODY_MAX} bytes"})
+    try:
+        svc = services()
+    except ConfigError as error:
+        logger.error("config invalid", error=str(error))
+        return _json(500, {"error": "tagship is misconfigured; see its logs"})
+    from functions.slack_actions import handle
+
+    answer = handle(svc, request.headers, body, logger.bind(function="slack_actions"))
     return _json(answer.status, answer.body)
 
 

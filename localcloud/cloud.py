@@ -38,8 +38,9 @@ FAST = {
                "probe_interval_seconds": 0.2, "probe_timeout_seconds": 2.0, "lease_seconds": 120},
     "watchdog": {"consecutive_failures": 2, "min_requests": 20, "window_seconds": 60, "bake_window_seconds": 600.0,
                  "reminder_seconds": 30.0, "metrics_lag_seconds": 1.0},
-    "slack": {"timeout_seconds": 2.0},
+    "slack": {"timeout_seconds": 2.0, "actors": ["U0RELEASER"]},  # the person the local Slack app lets press
 }
+SLACK_SIGNING_SECRET = "local-slack-signing-secret-not-for-production"
 
 
 class LocalCloud:
@@ -153,6 +154,7 @@ class LocalCloud:
         self._setenv("SLACK_BOT_TOKEN", "xoxb-local-bot-token-not-for-production" if self._slack_enabled else None)
         self._setenv("SLACK_WEBHOOK_URL", None)
         self._setenv("GITHUB_WEBHOOK_SECRET", self.webhook_secret or None)
+        self._setenv("SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET)
 
         overrides = {section: dict(values) for section, values in FAST.items()}
         overrides["frontend"] = {"url": f"{self.router.base_url}/frontend/"}
@@ -373,6 +375,21 @@ class LocalCloud:
             "X-Hub-Signature-256": signature or "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest(),
         }
         return requests.post(self.webhook_url, data=body, headers=headers, timeout=10)
+
+    def press(self, ts: str, *, user_id: str = "U0RELEASER", user_name: str = "rita", action_ts: str | None = None,
+              secret: str = SLACK_SIGNING_SECRET, timestamp: int | None = None,
+              button: dict[str, Any] | None = None) -> Any:
+        """A person pressing the button of message `ts` in the fake Slack, as Slack sends it to the app's request
+        URL: a signed `block_actions` form, the button's `action_id` and `value` taken from the message as it is
+        now (or `button`, one it showed before: a client that has not seen the update yet)."""
+        import requests
+
+        from localcloud.slack_interaction import signed_click
+
+        message = self.slack.message(ts)
+        body, headers = signed_click(message, user_id=user_id, user_name=user_name, action_ts=action_ts,
+                                     secret=secret, timestamp=timestamp, button=button)
+        return requests.post(self.functions.url("slack_actions"), data=body, headers=headers, timeout=10)
 
     # -- what the cloud holds now ----------------------------------------------------------------------------------
     def store(self) -> Any:

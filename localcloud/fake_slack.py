@@ -26,8 +26,9 @@ Failure modes, from the scenario, per method key "slack/chat.postMessage", "slac
 With `after_effect=True` the message is recorded first and only the answer fails, so a client that retries posts
 twice, as with real Slack. `fake.down = True` drops every connection until set back to False.
 
-What it does not do: other methods, files, reactions, `chat.postEphemeral`, unfurling, markdown, Block Kit
-validation beyond "is it JSON", per-method rate limits of its own (only injected ones), membership for
+Blocks are held to Block Kit's rules (`localcloud.block_kit`): a message breaking one is `invalid_blocks`.
+
+What it does not do: other methods, files, reactions, `chat.postEphemeral`, unfurling, markdown, per-method rate limits of its own (only injected ones), membership for
 chat.update (the bot can only update what it posted), archived channels.
 
 Everything is recorded: `messages` (each a dict: channel, channel_name, ts, thread_ts, text, blocks,
@@ -48,6 +49,7 @@ from typing import Any, Callable, Collection, Iterable
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
+from localcloud import block_kit
 from localcloud.http_server import LoopbackServer
 from localcloud.scenario import Scenario
 
@@ -292,6 +294,8 @@ class FakeSlack:
         blocks, attachments = _json_field(args.get("blocks")), _json_field(args.get("attachments"))
         if blocks is _INVALID or attachments is _INVALID:
             return {"ok": False, "error": "invalid_blocks_format" if blocks is _INVALID else "invalid_attachments"}
+        if blocks and block_kit.problem(blocks):
+            return {"ok": False, "error": "invalid_blocks", "errors": [block_kit.problem(blocks)]}
         text = str(args.get("text") or "")
         with self._lock:
             channel = self._resolve_channel(str(args.get("channel") or ""))
@@ -316,6 +320,8 @@ class FakeSlack:
         blocks, attachments = _json_field(args.get("blocks")), _json_field(args.get("attachments"))
         if blocks is _INVALID or attachments is _INVALID:
             return {"ok": False, "error": "invalid_blocks_format" if blocks is _INVALID else "invalid_attachments"}
+        if blocks and block_kit.problem(blocks):
+            return {"ok": False, "error": "invalid_blocks", "errors": [block_kit.problem(blocks)]}
         text = args.get("text")
         ts = str(args.get("ts") or "")
         with self._lock:

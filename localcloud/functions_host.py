@@ -1,4 +1,4 @@
-"""The four function targets served over real HTTP by functions-framework, one path each, as Cloud Run would.
+"""The five function targets served over real HTTP by functions-framework, one path each, as Cloud Run would.
 
 Each target is its own functions-framework app (`create_app(target=..., source="main.py")`), mounted at
 `/<target>/` on one threaded server on loopback. Pub/Sub push subscriptions deliver to these URLs.
@@ -21,6 +21,7 @@ from shared.deadline import TIMEOUT_ENV
 
 TARGETS = {
     "deploy_on_tag": "http",
+    "slack_actions": "http",
     "deploy_progress": "cloudevent",
     "health_watchdog": "cloudevent",
     "rollback": "cloudevent",
@@ -85,7 +86,7 @@ class FunctionsHost:
 
 
 def main() -> None:
-    """`python -m localcloud.functions_host`: the four targets in a process of their own, configured by the
+    """`python -m localcloud.functions_host`: the five targets in a process of their own, configured by the
     environment alone (as a Cloud Run instance is), for a harness that kills the process outright. Prints
     `serving <base URL>` once ready; the functions' JSON log lines go to stderr; runs until killed."""
     import logging

@@ -123,6 +123,8 @@ class StateConfig:
 class SlackConfig:
     channel: str = _f("Channel the release threads and alerts go to", "#deploys")
     timeout_seconds: float = _f("Longest a Slack call may take before it is given up", 5.0, minimum=0.1)
+    actors: tuple[str, ...] = _f("Slack user ids (U...) who may press the thread's Roll back button; none: nobody", [],
+                                 item_pattern=r"^[UW][A-Z0-9]{2,20}$")
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ class Secrets:
     webhook_secret: str | None
     slack_bot_token: str | None
     slack_webhook_url: str | None
+    slack_signing_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Secrets:
@@ -254,6 +257,7 @@ class Secrets:
             webhook_secret=env.get("GITHUB_WEBHOOK_SECRET") or None,
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
         )
 
     def __repr__(self) -> str:  # never print a secret by accident

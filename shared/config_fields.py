@@ -1,6 +1,6 @@
 """How one config value is read against its field: its type from the annotation, its checks from the field's
-metadata (`minimum`, `maximum`, `pattern`, `regex`, `nonempty`, `above`, and for lists of integers `item_minimum`,
-`item_maximum`, `increasing`). Every error names the key, what was expected and what was found."""
+metadata (`minimum`, `maximum`, `pattern`, `regex`, `nonempty`, `above`, for lists of strings `item_pattern`, and for
+lists of integers `item_minimum`, `item_maximum`, `increasing`). Every error names the key, what was expected and what was found."""
 from __future__ import annotations
 
 import dataclasses
@@ -41,6 +41,9 @@ def _convert(key: str, value: Any, annotation: Any, metadata: dict[str, Any]) ->
             raise ConfigError(f"{key}: expected a list of strings, found {_describe(value)}")
         if metadata.get("nonempty") and not value:
             raise ConfigError(f"{key}: expected a non-empty list, found an empty one")
+        for item in value:
+            if "item_pattern" in metadata and not re.match(metadata["item_pattern"], item):
+                raise ConfigError(f"{key}: expected each item to match {metadata['item_pattern']}, found {item[:80]!r}")
         return tuple(value)
     if annotation is bool:
         if not isinstance(value, bool):

@@ -24,6 +24,7 @@ APIS = (
 )
 WEBHOOK_SECRET = "tagship-github-webhook-secret"
 SLACK_SECRET = "tagship-slack-bot-token"
+SIGNING_SECRET = "tagship-slack-signing-secret"  # the Slack app's, for its buttons (installed with slack.actors)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def functions(config: Config) -> tuple[FunctionSpec, ...]:
         FunctionSpec("tagship-health-watchdog", "health_watchdog", "tagship-health-watchdog", "256Mi", "120s",
                      topics.health, slack),
         FunctionSpec("tagship-rollback", "rollback", "tagship-rollback", "512Mi", "540s", topics.rollback, slack),
-    )
+    ) + ((FunctionSpec("tagship-slack-actions", "slack_actions", "tagship-slack-actions", "256Mi", "10s", None,
+                       (f"SLACK_SIGNING_SECRET={SIGNING_SECRET}:latest", *slack)),) if config.slack.actors else ())
 
 
 PROJECT_NUMBER = "PROJECT_NUMBER"
@@ -185,6 +187,15 @@ def _roles(config: Config) -> list[tuple[str, str, str, str]]:
         ("tagship-rollback", f"topic:{topics.progress}", "roles/pubsub.publisher", "start a release that waited"),
         ("tagship-rollback", f"secret:{SLACK_SECRET}", "roles/secretmanager.secretAccessor", "post to Slack"),
     ]
+    if config.slack.actors:
+        rows += [
+            ("tagship-slack-actions", state, "roles/storage.objectUser", "read what serves; mark each click once"),
+            ("tagship-slack-actions", f"topic:{topics.rollback}", "roles/pubsub.publisher", "ask for the rollback"),
+            ("tagship-slack-actions", f"secret:{SIGNING_SECRET}", "roles/secretmanager.secretAccessor",
+             "verify Slack's signature"),
+            ("tagship-slack-actions", f"secret:{SLACK_SECRET}", "roles/secretmanager.secretAccessor",
+             "say in the thread who pressed"),
+        ]
     for what, email in runtime_accounts(config):
         for account in ("tagship-deploy-progress", "tagship-rollback"):
             rows.append((account, f"account:{email}", "roles/iam.serviceAccountUser",
@@ -290,7 +301,7 @@ def plan(config: Config, source_dir: str = ".", config_path: str = "tagship.toml
         steps.append(Step(f"service account {account}",
                           ("gcloud", "iam", "service-accounts", "create", account, "--display-name", display, *p),
                           check=("gcloud", "iam", "service-accounts", "describe", email, *p)))
-    secrets = [WEBHOOK_SECRET, SLACK_SECRET]
+    secrets = [WEBHOOK_SECRET, SLACK_SECRET] + ([SIGNING_SECRET] if config.slack.actors else [])
     for secret in secrets:
         steps.append(Step(f"secret {secret} (add its value with: gcloud secrets versions add {secret} --data-file=-)",
                           ("gcloud", "secrets", "create", secret, "--replication-policy", "automatic", *p),

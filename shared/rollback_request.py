@@ -24,8 +24,8 @@ from shared.errors import InputError
 from shared.text import cut
 
 PREVIOUS = "previous"
-MANUAL, WATCHDOG, ALERT = "manual", "watchdog", "alert"
-TRIGGERS = (MANUAL, WATCHDOG, ALERT)
+MANUAL, WATCHDOG, ALERT, SLACK = "manual", "watchdog", "alert", "slack"
+TRIGGERS = (MANUAL, WATCHDOG, ALERT, SLACK)
 OPEN, CLOSED = "open", "closed"
 INCIDENT_SCHEMA = "1.2"
 TEST_SCHEMA = "test"
@@ -124,7 +124,7 @@ def parse_rollback_message(data: bytes, attributes: Mapping[str, str]) -> Rollba
     anything else refused (we cannot know what a newer schema means). Any other object is a rollback request:
     `to` is required (a tag or "previous", not empty); `from`, `reason`, `requested_by` and `trigger` are
     optional, so that a person typing the gcloud command in a hurry is not turned away, but when present they
-    must be strings (`trigger` one of manual, watchdog, alert). `requested_by` falls back to the message
+    must be strings (`trigger` one of manual, watchdog, alert, slack). `requested_by` falls back to the message
     attribute of that name, then "unknown". Fields we do not know are ignored, for forward compatibility.
     """
     try:

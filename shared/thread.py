@@ -6,12 +6,14 @@ imports another's internals. Slack never blocks: the notifier logs and returns n
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from shared.adapters.slack import MessageRef
 from shared.core import wording
+from shared.core.slack_actions import root_blocks
 from shared.errors import CorruptRecord, TagshipError
 from shared.log import Logger
-from shared.release import Release
+from shared.release import LIVE, Release
 from shared.wiring import Services
 
 PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
@@ -26,12 +28,22 @@ def open_thread(services: Services, release: Release) -> Release:
     claimed = services.store.update_release(release.tag, lambda r: None if r.slack_ts else r.but(slack_ts=token))
     if claimed is None or claimed.slack_ts != token:
         return claimed or release
-    ref = services.notifier.post(wording.root(claimed, services.clock()))
+    text, blocks = _root(services, claimed)
+    ref = services.notifier.post(text, blocks=blocks)
     if ref is None:
         return claimed
     return services.store.update_release(
         release.tag, lambda r: r.but(slack_ts=ref.ts, slack_channel=ref.channel) if r.slack_ts == token else None
     ) or claimed
+
+
+def _root(services: Services, release: Release) -> tuple[str, list[dict[str, Any]] | None]:
+    """The root's text and, with the Slack app installed (`slack.actors` names who may press), its blocks: the
+    text, and a Roll back button while the release is live."""
+    text = wording.root(release, services.clock())
+    if not services.config.slack.actors:
+        return text, None
+    return text, root_blocks(text, release.tag, can_roll_back=release.state == LIVE)
 
 
 def thread_of(release: Release) -> MessageRef | None:
@@ -60,7 +72,8 @@ def reply(services: Services, release: Release, text: str) -> None:
 def refresh_root(services: Services, release: Release) -> None:
     thread = _current_thread(services, release)
     if thread is not None:
-        services.notifier.update(thread, wording.root(release, services.clock()))
+        text, blocks = _root(services, release)
+        services.notifier.update(thread, text, blocks)
 
 
 def tell_corrupt(services: Services, error: CorruptRecord, log: Logger, tag: str | None = None) -> None:

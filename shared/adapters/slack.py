@@ -82,10 +82,11 @@ def _answer_of(error: Exception) -> Mapping[str, Any]:
 
 # -- notifiers --------------------------------------------------------------------------------------------------------
 class NullNotifier:
-    def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(self, text: str, *, thread: MessageRef | None = None,
+             blocks: list[dict[str, Any]] | None = None) -> MessageRef | None:
         return None
 
-    def update(self, ref: MessageRef, text: str) -> bool:
+    def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         return False
 
 
@@ -107,7 +108,9 @@ class SlackWebNotifier:
 
         return clients.slack_web(self._token, self._timeout)
 
-    def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(self, text: str, *, thread: MessageRef | None = None,
+             blocks: list[dict[str, Any]] | None = None) -> MessageRef | None:
+        """`text` is also what notifications and clients without blocks show, when `blocks` are given."""
         channel = thread.channel if thread else self._channel
         try:
             with call_budget(self._timeout):
@@ -116,16 +119,18 @@ class SlackWebNotifier:
                     text=cut(text, TEXT_LIMIT),
                     thread_ts=thread.ts if thread else None,
                     unfurl_links=False,
+                    blocks=blocks,
                 )
             return MessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
         except Exception as error:  # noqa: BLE001 - logged, never raised
             self._failed("slack post failed", channel, error)
             return None
 
-    def update(self, ref: MessageRef, text: str) -> bool:
+    def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         try:
             with call_budget(self._timeout):
-                self._client().chat_update(channel=ref.channel, ts=ref.ts, text=cut(text, TEXT_LIMIT))
+                self._client().chat_update(channel=ref.channel, ts=ref.ts, text=cut(text, TEXT_LIMIT),
+                                           blocks=blocks if blocks is not None else [])
             return True
         except Exception as error:  # noqa: BLE001
             self._failed("slack update failed", ref.channel, error)
@@ -159,7 +164,8 @@ class SlackWebhookNotifier:
         self._url = url
         self._timeout = timeout
 
-    def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(self, text: str, *, thread: MessageRef | None = None,
+             blocks: list[dict[str, Any]] | None = None) -> MessageRef | None:
         from shared import clients
 
         try:
@@ -174,7 +180,7 @@ class SlackWebhookNotifier:
             return None
         return WEBHOOK_REF
 
-    def update(self, ref: MessageRef, text: str) -> bool:
+    def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         return False
 
 

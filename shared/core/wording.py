@@ -188,6 +188,17 @@ def rollback_failed(trigger: str, requested_by: str, error: str, what: str) -> s
     return f":x: Rollback failed ({trigger}, by {outside(requested_by, 80)}): {outside(error, 500)}; {what}."
 
 
+def rollback_pressed(user_name: str, tag: str) -> str:
+    """A person allowed to pressed the thread's Roll back button; the rollback itself is told when it is done."""
+    return f":leftwards_arrow_with_hook: {outside(user_name, 80)} pressed Roll back on {outside(tag, 120)}: asking for it."
+
+
+def rollback_button_stale(tag: str, live: str | None) -> str:
+    """Roll back pressed on the thread of a release that no longer serves: nothing is asked."""
+    now = f"{outside(live, 120)} serves now" if live else "no release of tagship's serves now"
+    return f":information_source: {outside(tag, 120)} is no longer live ({now}): nothing was rolled back."
+
+
 def rollback_refused(trigger: str, requested_by: str, reason: str) -> str:
     return f":no_entry: Rollback refused ({trigger}, by {outside(requested_by, 80)}): {outside(reason, 500)}"
 

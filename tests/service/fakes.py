@@ -175,18 +175,23 @@ class FakeNotifier:
     def __init__(self, down: bool = False) -> None:
         self.posts: list[tuple[str, MessageRef | None]] = []
         self.updates: dict[str, str] = {}
+        self.blocks: dict[str, list[dict[str, Any]]] = {}  # ts -> the blocks the message shows now
         self.down = down
 
-    def post(self, text: str, *, thread: MessageRef | None = None) -> MessageRef | None:
+    def post(self, text: str, *, thread: MessageRef | None = None,
+             blocks: list[dict[str, Any]] | None = None) -> MessageRef | None:
         if self.down:
             return None
         self.posts.append((text, thread))
+        if blocks is not None:
+            self.blocks[f"{len(self.posts)}.0"] = blocks
         return MessageRef("C1", f"{len(self.posts)}.0")
 
-    def update(self, ref: MessageRef, text: str) -> bool:
+    def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         if self.down:
             return False
         self.updates[ref.ts] = text
+        self.blocks[ref.ts] = blocks or []
         return True
 
     def thread(self, ts: str) -> list[str]:

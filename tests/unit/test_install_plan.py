@@ -176,3 +176,14 @@ def test_the_frontend_bucket_gets_its_website_main_page_and_error_page():
 )
 def test_setup_says_what_the_workers_shape_needs(kind, says):
     assert any(says in note for note in notes(config.load().replace(worker={"kind": kind})) if note.startswith("worker"))
+
+
+def test_the_slack_app_function_is_installed_only_when_someone_may_press_its_buttons():
+    without = [step.shell() for step in plan(config.load())]
+    with_app = [step.shell() for step in plan(config.load().replace(slack={"actors": ["U0RELEASER"]}))]
+    assert not any("tagship-slack-actions" in s or "tagship-slack-signing-secret" in s for s in without)
+    deploy = next(s for s in with_app if "functions deploy tagship-slack-actions" in s)
+    assert "--entry-point slack_actions" in deploy and "--allow-unauthenticated" in deploy
+    assert "SLACK_SIGNING_SECRET=tagship-slack-signing-secret:latest" in deploy
+    assert any("secrets create tagship-slack-signing-secret" in s for s in with_app)
+    assert any("tagship-slack-actions" in s and "roles/pubsub.publisher" in s for s in with_app)
