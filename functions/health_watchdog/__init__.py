@@ -18,9 +18,10 @@ from shared.health import MetricsReading, ProbeResult, diagnose
 from shared.log import Logger
 from shared.release import LIVE, ROLLED_BACK
 from shared.starting import start_release
-from shared.webhook import Start
+from shared.state import Pointer
 from shared.text import cut
 from shared.thread import tell_corrupt, thread_of
+from shared.webhook import Start
 from shared.wiring import Services
 
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
@@ -43,7 +44,11 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     except InputError as error:  # its memory is counters only: start afresh, and this tick's save replaces it
         tell_corrupt(services, CorruptRecord("watchdog.json", str(error), record.generation if record else 0), log)
         state = WatchdogState.from_dict({})
-    pointer = store.pointer()
+    try:
+        pointer = store.pointer()
+    except CorruptRecord as error:  # what serves is not known: the whole service is judged and alerted on, and
+        tell_corrupt(services, error, log)  # nothing is rolled back (a rollback needs to know from what to what)
+        pointer = Pointer()
     live = pointer.live
     live_since = None
     for tag, since in pointer.timeline:

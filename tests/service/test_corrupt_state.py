@@ -145,3 +145,19 @@ def test_a_rollback_from_a_release_whose_record_was_deleted_still_moves_the_unit
     assert world.store.lease() is None
     assert [text for text, _ in world.notifier.posts if "Rolled back" in text]
     assert "releases/v1.1.0.json" not in world.records.objects  # nothing invented in its place
+
+
+@pytest.mark.parametrize("broken", [{"live": {"x": 1}}, NOT_JSON], ids=["wrong-shaped", "not JSON"])
+def test_a_watchdog_tick_over_a_corrupt_pointer_judges_the_service_tells_it_once_and_rolls_nothing_back(broken):
+    from functions import health_watchdog
+
+    world = World()
+    for tag in ("v1.0.0", "v1.1.0"):
+        world.built(tag)
+        assert Pipeline(world.services, tag, f"m-{tag}", logger).drive() == "live"
+    corrupt(world, "pointer.json", broken)
+    world.publisher.published.clear()
+    for tick in ("t1", "t2"):
+        health_watchdog.handle(world.services, b"{}", {}, tick, logger)
+    assert ["pointer.json" in text for text in told(world)] == [True]
+    assert not [payload for topic, payload in world.publisher.published if topic == world.config.topics.rollback]
