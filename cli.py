@@ -43,6 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     repair = state_verbs.add_parser("repair", help="mend one corrupt record (refused when it is not corrupt)")
     repair.add_argument("name")
     repair.add_argument("--by", default=None, help="who mends it (default: $USER)")
+    deploys = sub.add_parser("deploys", help="the gates: see, pause or resume deploys, let a held tag go")
+    deploys_verbs = deploys.add_subparsers(dest="verb", required=True)
+    deploys_verbs.add_parser("status", help="whether deploys are paused, which freeze window holds, which tag waits")
+    for verb, what in (("pause", "hold every tag pushed from now until resumed"),
+                       ("resume", "end a pause (a rollback's too); the held tag starts unless a freeze holds it"),
+                       ("release", "let the held tag go now, through a pause and a freeze (an override)")):
+        verb_parser = deploys_verbs.add_parser(verb, help=what)
+        verb_parser.add_argument("--by", default=None, help="who (default: $USER)")
+        if verb != "resume":
+            verb_parser.add_argument("--reason", required=True)
     sub.add_parser("config-reference", help="print the configuration reference (Markdown) from the config schema")
     setup = sub.add_parser("setup", help="print (or --apply) the gcloud commands that install tagship")
     setup.add_argument("--apply", action="store_true", help="run them, showing each, stopping at the first failure")
@@ -81,6 +91,10 @@ def main(argv: list[str]) -> int:
             return _setup(config, args)
         if args.command == "state":
             return _state(config, args)
+        if args.command == "deploys":
+            from cli_gates import deploys
+
+            return deploys(config, args)
     except TagshipError as error:
         print(f"tagship: {error}", file=sys.stderr)
         return 1
@@ -151,8 +165,8 @@ def _start(config: Any, args: Any) -> int:
     import re
     import uuid
 
-    from shared.starting import start_release
     from shared.config import Secrets
+    from shared.gates import start_or_hold
     from shared.log import logger
     from shared.webhook import Start, tag_matches
     from shared.wiring import Services
@@ -166,7 +180,7 @@ def _start(config: Any, args: Any) -> int:
         return 2
     by = (args.by or getpass.getuser())[:80]
     services = Services(config=config, secrets=Secrets.from_env())
-    answer = start_release(services, Start(args.tag, args.commit, by), f"cli-{uuid.uuid4()}",
+    answer = start_or_hold(services, Start(args.tag, args.commit, by), f"cli-{uuid.uuid4()}",
                            logger.bind(trigger="cli", tag=args.tag))
     print(json.dumps({"answer": answer.status, **answer.body}))
     return 0 if answer.status < 300 else 1
@@ -233,7 +247,7 @@ def _setup(config: Any, args: Any) -> int:
     return 0
 
 
-SMALL_RECORDS = ("pointer.json", "lease.json", "queue.json", "watchdog.json")
+SMALL_RECORDS = ("pointer.json", "lease.json", "queue.json", "watchdog.json", "gates.json")
 
 
 def _corrupt_in(store: Any, name: str, data: Any) -> str | None:
@@ -253,13 +267,17 @@ def _corrupt_in(store: Any, name: str, data: Any) -> str | None:
             check_shape(name, data, QUEUE_FIELDS)
         elif name == "watchdog.json":
             WatchdogState.from_dict(data)
+        elif name == "gates.json":
+            from shared.core.gates import GateState
+
+            GateState.from_dict(data)
         else:
             release = Release.from_dict(data, name)
             if f"releases/{release.tag}.json" != name:
                 return f"it holds the release {release.tag[:80]!r}"
     except CorruptRecord as error:
         return error.detail
-    except InputError as error:
+    except (InputError, ValueError) as error:
         return str(error)
     return None
 

@@ -62,21 +62,27 @@ def _grpc_client(key: str, client_class: Any, transport_class: Any) -> Any:
 
 def run_services() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.services.transports.grpc import ServicesGrpcTransport
+    from google.cloud.run_v2.services.services.transports.grpc import (
+        ServicesGrpcTransport,
+    )
 
     return _grpc_client("run.services", run_v2.ServicesClient, ServicesGrpcTransport)
 
 
 def run_worker_pools() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.worker_pools.transports.grpc import WorkerPoolsGrpcTransport
+    from google.cloud.run_v2.services.worker_pools.transports.grpc import (
+        WorkerPoolsGrpcTransport,
+    )
 
     return _grpc_client("run.worker_pools", run_v2.WorkerPoolsClient, WorkerPoolsGrpcTransport)
 
 
 def run_revisions() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.revisions.transports.grpc import RevisionsGrpcTransport
+    from google.cloud.run_v2.services.revisions.transports.grpc import (
+        RevisionsGrpcTransport,
+    )
 
     return _grpc_client("run.revisions", run_v2.RevisionsClient, RevisionsGrpcTransport)
 
@@ -90,21 +96,27 @@ def run_jobs() -> Any:
 
 def run_executions() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.executions.transports.grpc import ExecutionsGrpcTransport
+    from google.cloud.run_v2.services.executions.transports.grpc import (
+        ExecutionsGrpcTransport,
+    )
 
     return _grpc_client("run.executions", run_v2.ExecutionsClient, ExecutionsGrpcTransport)
 
 
 def cloud_build() -> Any:
     from google.cloud.devtools import cloudbuild_v1
-    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports.grpc import CloudBuildGrpcTransport
+    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports.grpc import (
+        CloudBuildGrpcTransport,
+    )
 
     return _grpc_client("build", cloudbuild_v1.CloudBuildClient, CloudBuildGrpcTransport)
 
 
 def metrics() -> Any:
     from google.cloud import monitoring_v3
-    from google.cloud.monitoring_v3.services.metric_service.transports.grpc import MetricServiceGrpcTransport
+    from google.cloud.monitoring_v3.services.metric_service.transports.grpc import (
+        MetricServiceGrpcTransport,
+    )
 
     return _grpc_client("monitoring", monitoring_v3.MetricServiceClient, MetricServiceGrpcTransport)
 

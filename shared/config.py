@@ -169,6 +169,15 @@ class RollbackConfig:
 
 
 @dataclass(frozen=True)
+class GatesConfig:
+    freeze: tuple[str, ...] = _f(
+        "Weekly freeze windows, each 'DAY HH:MM - DAY HH:MM TIME/ZONE: reason' (e.g. 'Fri 16:00 - Mon 08:00 "
+        "Europe/Berlin: weekend'): a tag pushed in one is held and starts when it ends", [])
+    pause_after_rollback: bool = _f(
+        "Whether a rollback pauses deploys until `python main.py deploys resume` (a tag pushed meanwhile is held)", False)
+
+
+@dataclass(frozen=True)
 class CanaryConfig:
     steps: tuple[int, ...] = _f(
         "Percent of the API's traffic the candidate serves at each canary step, strictly increasing, each 1..99 "
@@ -231,6 +240,7 @@ class Config:
     watchdog: WatchdogConfig = field(default_factory=lambda: WatchdogConfig())
     rollback: RollbackConfig = field(default_factory=lambda: RollbackConfig())
     canary: CanaryConfig = field(default_factory=lambda: CanaryConfig())
+    gates: GatesConfig = field(default_factory=lambda: GatesConfig())
 
     @property
     def frontend_origin(self) -> str:
@@ -265,7 +275,14 @@ class Secrets:
 
 
 def _check_across(config: Config) -> None:
-    """Rules that join keys of two sections."""
+    """Rules that join keys of two sections, and values read by the decision that uses them."""
+    from shared.core.gates import parse_window
+
+    for index, text in enumerate(config.gates.freeze):
+        try:
+            parse_window(text)
+        except ValueError as error:
+            raise ConfigError(f"gates.freeze[{index}]: {error}") from error
     canary, lag = config.canary, config.watchdog.metrics_lag_seconds
     if canary.steps and canary.max_seconds_per_step < canary.min_seconds_per_step + lag:
         # a step's window ends the lag ago: a shorter longest reaches its end before it could ever be judged

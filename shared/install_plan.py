@@ -12,7 +12,13 @@ from pathlib import Path
 
 from shared.config import Config
 from shared.errors import ConfigError
-from shared.install_policy import POLICY_FILE, UPTIME_CHECK, alert_policy, api_host, notes
+from shared.install_policy import (
+    POLICY_FILE,
+    UPTIME_CHECK,
+    alert_policy,
+    api_host,
+    notes,
+)
 
 __all__ = ["CHANNEL", "POLICY_FILE", "PROJECT_NUMBER", "Step", "alert_policy", "config_in_source", "lookups", "notes", "plan",
            "runtime_accounts"]

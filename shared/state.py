@@ -14,11 +14,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from shared.core.start import start_lost
 from shared.errors import CorruptRecord, PreconditionFailed, TransientError
 from shared.log import logger
 from shared.ports import Record, RecordStore
 from shared.record_shape import LEASE_FIELDS, POINTER_FIELDS, QUEUE_FIELDS, check_shape
-from shared.core.start import start_lost
 from shared.release import Release
 
 POINTER, LEASE, QUEUE = "pointer.json", "lease.json", "queue.json"

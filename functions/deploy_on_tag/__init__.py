@@ -11,8 +11,9 @@ from typing import Mapping
 
 from shared import webhook
 from shared.errors import InputError, SignatureError
+from shared.gates import start_or_hold
 from shared.log import Logger, logger
-from shared.starting import Answer, start_release
+from shared.starting import Answer
 from shared.wiring import Services
 
 __all__ = ["Answer", "handle"]
@@ -42,4 +43,4 @@ def handle(services: Services, headers: Mapping[str, str], body: bytes, log: Log
     if isinstance(decision, webhook.Ignore):
         log.info("delivery ignored", reason=decision.reason)
         return Answer(200, {"status": "ignored", "reason": decision.reason})
-    return start_release(services, decision, delivery, log.bind(tag=decision.tag))
+    return start_or_hold(services, decision, delivery, log.bind(tag=decision.tag))

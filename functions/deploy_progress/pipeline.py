@@ -24,6 +24,7 @@ from shared.errors import (
     TagshipError,
     TransientError,
 )
+from shared.frontend import BASELINE
 from shared.release import (
     BUILDING,
     FAILED,
@@ -34,7 +35,6 @@ from shared.release import (
 )
 from shared.state import BUSY, OTHER_RELEASE, ROLLBACK_HOLDER
 from shared.thread import open_thread, refresh_root, reply, tell_corrupt
-from shared.frontend import BASELINE
 
 __all__ = ["BASELINE", "HandOver", "Pipeline", "Stopped", "open_thread", "refresh_root", "reply"]
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
+from shared import gates
 from shared.core import wording
 from shared.core.queue import LeaseView, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
@@ -106,6 +107,12 @@ def _nudge(services: Services, log: Logger) -> None:
                         expired_holder=lease.tag if lease else None)
     except TagshipError as error:  # the next tick tries again
         log.warning("could not check the deploy lease", error=str(error)[:200])
+    try:  # a tag held by a freeze window starts at the first tick after the window ends
+        gates.let_go(services, log)
+    except CorruptRecord as error:
+        tell_corrupt(services, error, log)
+    except TagshipError as error:
+        log.warning("could not check the held tag", error=str(error)[:200])
     try:
         for lost in store.lost_starts(services.clock()):
             tagged = log.bind(tag=lost.tag)

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from shared import gates
 from shared.core import wording
 from shared.errors import LeaseHeld, PermanentError, TagshipError, TransientError
 from shared.log import Logger
@@ -207,7 +208,17 @@ class Rollback:
             self._tell(plan, target, bad, took)
         # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
         self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
+        if self.config.gates.pause_after_rollback:
+            self._pause(plan)
         return f"rolled back {plan.from_tag} -> {plan.to_tag}"
+
+    def _pause(self, plan: RollbackPlan) -> None:
+        """Deploys paused until a person resumes them, so the next push never silently redeploys the bad code."""
+        try:
+            gates.pause(self.s, f"the rollback of {plan.from_tag}",
+                        f"the rollback of {plan.from_tag} to {plan.to_tag} ({plan.reason})", self.log)
+        except TagshipError as error:  # the rollback stands; the channel already heard of it
+            self.log.error("could not pause deploys after the rollback", error=str(error)[:200])
 
     def _tell(self, plan: RollbackPlan, target: Release, bad: Release | None, took: float) -> None:
         """In the thread of the release left (when its record still says where that is) and in the channel."""

@@ -4,8 +4,21 @@ from __future__ import annotations
 from typing import Any
 
 from shared import clients
-from shared.build_definition import RELEASE_TAG, BuildRequest, attempt_tag, build_location, build_request, build_tag, release_build
-from shared.build_message import STATUSES, TERMINAL_FAILURES, BuildStatus, image_repository
+from shared.build_definition import (
+    RELEASE_TAG,
+    BuildRequest,
+    attempt_tag,
+    build_location,
+    build_request,
+    build_tag,
+    release_build,
+)
+from shared.build_message import (
+    STATUSES,
+    TERMINAL_FAILURES,
+    BuildStatus,
+    image_repository,
+)
 from shared.errors import InputError, from_google
 from shared.ports import Builds
 

@@ -17,7 +17,13 @@ from typing import Any, Callable, Iterator, Mapping
 
 from shared import clients
 from shared.deadline import left as deadline_left
-from shared.errors import NotFound, PermanentError, PreconditionFailed, TransientError, from_google
+from shared.errors import (
+    NotFound,
+    PermanentError,
+    PreconditionFailed,
+    TransientError,
+    from_google,
+)
 from shared.ports import CloudRun, ExecutionState, ServiceState, TrafficTarget
 
 POLL_INITIAL = 0.05

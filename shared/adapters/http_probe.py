@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+
 from shared.ports import Http, HttpAnswer
 
 __all__ = ["Http", "HttpAnswer", "UrllibHttp"]

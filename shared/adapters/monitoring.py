@@ -5,8 +5,12 @@ import time
 from typing import Any
 
 from shared import clients
+from shared.core.distribution import (
+    exponential_bounds,
+    linear_bounds,
+    percentile_of_buckets,
+)
 from shared.errors import from_google
-from shared.core.distribution import exponential_bounds, linear_bounds, percentile_of_buckets
 from shared.ports import Metrics, TrafficFigures
 
 __all__ = ["GoogleMetrics", "Metrics", "TrafficFigures"]

@@ -15,7 +15,11 @@ import threading
 from typing import Any, Mapping
 
 from shared.adapters.slack_rate_limits import (
-    DEFAULT_RETRY_AFTER, RATE_LIMIT_RETRIES, budgeted_rate_limit_handler, call_budget, retry_after_seconds,
+    DEFAULT_RETRY_AFTER,
+    RATE_LIMIT_RETRIES,
+    budgeted_rate_limit_handler,
+    call_budget,
+    retry_after_seconds,
 )
 from shared.log import logger
 from shared.ports import MessageRef, Notifier

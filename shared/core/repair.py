@@ -1,6 +1,6 @@
 """What a corrupt record is mended to (pure): the least that lets tagship go on, never a guess that moves traffic.
 
-- `lease.json`: free. `queue.json`: empty. `watchdog.json`: a fresh memory (counters start again).
+- `lease.json`: free. `queue.json`: empty. `gates.json`: not paused, nothing held (pause again by hand if wanted). `watchdog.json`: a fresh memory (counters start again).
 - `releases/TAG.json`: the release ended `failed`, saying it was mended; every field that still has its type is
   kept (so its commit, its revisions and its thread survive), the rest take their defaults.
 - `pointer.json`: rebuilt from the release records: the timeline is the order they went live in, live is the
@@ -14,7 +14,8 @@ from shared.errors import InputError
 from shared.record_shape import RELEASE_FIELDS
 from shared.release import FAILED, LIVE, ROLLED_BACK, Release
 
-FIXED: dict[str, dict[str, Any]] = {"lease.json": {"tag": "", "owner": "", "expires": 0}, "queue.json": {"waiting": None}}
+FIXED: dict[str, dict[str, Any]] = {"lease.json": {"tag": "", "owner": "", "expires": 0}, "queue.json": {"waiting": None},
+                                    "gates.json": {"paused": None, "held": None}}
 
 
 def repaired(name: str, data: Any, releases: list[Release], now: float, by: str) -> dict[str, Any]:
@@ -30,7 +31,7 @@ def repaired(name: str, data: Any, releases: list[Release], now: float, by: str)
     if name.startswith("releases/") and name.endswith(".json"):
         return release_from(name[len("releases/"):-len(".json")], data, now, by)
     raise InputError(f"{name[:120]}: not a record tagship keeps (lease.json, queue.json, watchdog.json, "
-                     "pointer.json, releases/TAG.json)")
+                     "gates.json, pointer.json, releases/TAG.json)")
 
 
 def release_from(tag: str, data: Any, now: float, by: str) -> dict[str, Any]:

@@ -98,6 +98,29 @@ def release_not_recorded(tag: str, error: str) -> str:
             "redeliver the webhook from GitHub to try again.")
 
 
+# -- gates: a tag held, let go; deploys paused and resumed -------------------------------------------------------------
+def held(tag: str, reason: str, until: str, displaced: str | None) -> str:
+    """A pushed tag held by a gate (`reason`, `until`: what ends it, a time or the command)."""
+    instead = f" It takes the place of {outside(displaced, 120)}, which will not deploy." if displaced else ""
+    return (f":pause_button: *{outside(tag, 120)}* is held: {outside(reason, 400)}. It starts by itself when that "
+            f"ends ({outside(until, 120)}), or now with `python main.py deploys release --by NAME --reason WHY`.{instead}")
+
+
+def let_go(tag: str, by: str | None, reason: str) -> str:
+    """The held tag starts: its gate ended, or a person let it go (an override, with their reason)."""
+    who = f" by {outside(by, 80)}" + (f" ({outside(reason, 300)})" if reason else "") if by else ""
+    return f":arrow_forward: *{outside(tag, 120)}* let go{who}: starting."
+
+
+def deploys_paused(by: str, reason: str) -> str:
+    return (f":double_vertical_bar: Deploys paused by {outside(by, 80)}: {outside(reason, 300)}. Tags pushed now are held "
+            "until `python main.py deploys resume`.")
+
+
+def deploys_resumed(by: str) -> str:
+    return f":arrow_forward: Deploys resumed by {outside(by, 80)}."
+
+
 # -- the deploy's replies, in the order a release meets them -----------------------------------------------------------
 def build_failed(status: str, log_url: str) -> str:
     """Cloud Build ended the build other than SUCCESS (`status` as it says it: FAILURE, TIMEOUT, ...)."""

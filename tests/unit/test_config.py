@@ -182,3 +182,17 @@ def test_real_regions_are_accepted(region):
     data = raw()
     data["project"]["region"] = region
     assert config.parse(data).project.region == region
+
+
+@pytest.mark.parametrize("window, says", [
+    ("Fri 16:00 - Mon 08:00", "gates.freeze[0]: expected 'DAY HH:MM"),
+    ("Fri 16:00 - Mon 08:00 Mars/Olympus: dust", "gates.freeze[0]: unknown time zone"),
+], ids=["a window without its time zone", "a zone IANA does not know"])
+def test_a_freeze_window_is_checked_when_the_config_is_read_naming_its_place(window, says):
+    import tomllib
+
+    raw = tomllib.loads(EXAMPLE.read_text())
+    raw["gates"] = {"freeze": [window]}
+    with pytest.raises(ConfigError) as refused:
+        config.parse(raw)
+    assert says in str(refused.value)
