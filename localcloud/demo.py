@@ -109,9 +109,11 @@ def deploy_story(cloud: LocalCloud, narrator: Narrator) -> None:
 
 
 def _unit(cloud: LocalCloud, tag: str) -> bool:
-    slug = tag.replace(".", "-")
-    return (cloud.traffic(cloud.config.api.service) == {f"{cloud.config.api.service}-{slug}": 100}
-            and cloud.traffic(cloud.config.worker.service) == {f"{cloud.config.worker.service}-{slug}": 100})
+    from shared.release import revision_name
+
+    api, worker = cloud.config.api.service, cloud.config.worker.service
+    return (cloud.traffic(api) == {revision_name(api, tag): 100}
+            and cloud.traffic(worker) == {revision_name(worker, tag): 100})
 
 
 def _rolled_back_texts(cloud: LocalCloud) -> list[str]:
@@ -151,9 +153,13 @@ def rollback_story(cloud: LocalCloud, narrator: Narrator) -> None:
                      f"(watchdog tick every 0.5s, {cloud.config.watchdog.consecutive_failures} failed checks to act)")
     _thread(cloud, cloud.release("v1.3.0"))
 
-    narrator.say("a person rolls back one more release, as `gcloud pubsub topics publish tagship-rollback` would")
-    cloud.publish(cloud.config.topics.rollback, {"to": "previous", "from": "v1.2.0", "reason": "billing looks off",
-                                                 "requested_by": "dana"})
+    narrator.say("a person presses Roll back on v1.2.0's thread in Slack (a signed click to the slack_actions function)")
+    root = cloud.release("v1.2.0")["slack_ts"]
+    stranger = cloud.press(root, user_id="U0STRANGER", user_name="mallory")
+    narrator.check("someone slack.actors does not name is refused, and nothing moves",
+                   stranger.status_code == 403 and cloud.live_tag() == "v1.2.0", str(stranger.status_code))
+    pressed = cloud.press(root)
+    narrator.check("the click is answered at once", pressed.status_code == 200, pressed.text[:200])
     _wait(cloud, lambda: cloud.live_tag() == "v1.0.0", 20, "v1.0.0 to serve")
     narrator.check("v1.0.0 serves again (v1.1.0 never went live, so it is skipped)", _unit(cloud, "v1.0.0"))
     narrator.say("and forward again by tag")
@@ -200,7 +206,7 @@ def run_demo(quick: bool = False) -> int:
 def _run(quick: bool, log_path: Any) -> int:
     narrator = Narrator()
     narrator.say("starting the local cloud (Pub/Sub emulator, fake-gcs-server, fakes of Cloud Run, Cloud Build, "
-                 "Monitoring and Slack, the four functions)")
+                 "Monitoring and Slack, the five functions)")
     try:
         with LocalCloud(latency=LATENCY) as cloud:
             narrator.say(f"local cloud up in {cloud.started_in:.1f}s; cloud latencies: {LATENCY}")
