@@ -68,6 +68,12 @@ def start_or_hold(services: Services, start: webhook.Start, delivery: str, log: 
         if override_by is not None:
             log.warning("gates overridden", by=override_by, reason=override_reason)
         return start_release(services, start, delivery, log)
+    try:
+        recorded = services.store.release(start.tag) is not None
+    except CorruptRecord:
+        recorded = True  # start_release refuses it and tells it, as for any push
+    if recorded:  # a redelivery, a moved tag or a retry: what a tag seen again means is start_release's to say
+        return start_release(services, start, delivery, log)
     held = Held(start.tag, start.commit, start.pushed_by, delivery, services.clock())
     displaced: list[Held] = []
 

@@ -88,3 +88,12 @@ def test_a_corrupt_gates_record_is_told_once_and_holds_nothing():
     assert push(made, "v1.4.0").body["status"] == "started"
     assert push(made, "v1.4.1", "d2").body["status"] == "started"
     assert len(said(made, "corrupt record")) == 1
+
+
+def test_a_redelivery_of_a_released_tag_during_a_freeze_is_the_duplicate_it_always_was_not_a_hold():
+    made = world()
+    assert push(made, "v1.4.0").body["status"] == "started"
+    made.config = made.config.replace(gates={"freeze": [NOW_IS_THURSDAY]})
+    made.services.config = made.config
+    assert push(made, "v1.4.0", "d2").body["status"] == "duplicate"
+    assert not said(made, "is held")
