@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="the four DORA figures over a window")
     metrics.add_argument("--days", type=float, default=30.0)
     metrics.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="write the releases, the DORA figures over time and what serves now as one "
+                            "self-contained HTML page")
+    report.add_argument("--out", default="tagship-report.html", help="the page to write (default: tagship-report.html)")
+    report.add_argument("--days", type=float, default=30.0, help="window of the releases and of each DORA figure")
+    report.add_argument("--points", type=int, default=12, help="points on each DORA chart, a week apart by default")
+    report.add_argument("--every-days", type=float, default=7.0, help="days between two chart points")
     state = sub.add_parser("state", help="check, show or mend tagship's own records in the state bucket")
     state_verbs = state.add_subparsers(dest="verb", required=True)
     state_verbs.add_parser("check", help="list every record that is corrupt (exit 1 if any)")
@@ -81,6 +87,8 @@ def main(argv: list[str]) -> int:
             return _setup(config, args)
         if args.command == "state":
             return _state(config, args)
+        if args.command == "report":
+            return _report(config, args)
     except TagshipError as error:
         print(f"tagship: {error}", file=sys.stderr)
         return 1
@@ -326,6 +334,37 @@ def _metrics(config: Any, args: Any) -> int:
     print(f"  lead time (median)    {seconds(figures.lead_time_median_seconds)} from tag push to live")
     print(f"  change failure rate   {rate}")
     print(f"  time to restore       {seconds(figures.time_to_restore_median_seconds)} (median)")
+    return 0
+
+
+def _report(config: Any, args: Any) -> int:
+    import time
+    from pathlib import Path
+
+    from shared.core.report import report_view
+    from shared.errors import CorruptRecord
+    from shared.report_page import render
+
+    if not args.days > 0 or args.points < 1 or args.points > 366 or not args.every_days > 0:
+        print("tagship: report: expected --days > 0, --points from 1 to 366 and --every-days > 0, found "
+              f"{args.days}, {args.points}, {args.every_days}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        print(f"tagship: report: no directory {str(out.parent)!r} to write {out.name!r} in", file=sys.stderr)
+        return 2
+    store = _store(config)
+    releases, corrupt = store.releases_and_corrupt()
+    try:
+        pointer = store.pointer()
+        live, previous, timeline = pointer.live, pointer.previous, pointer.timeline
+    except CorruptRecord as error:  # what serves is never guessed: the page says nothing of it
+        print(f"tagship: report: {error}; the page shows no current unit", file=sys.stderr)
+        live, previous, timeline = None, None, ()
+    view = report_view(releases, live=live, previous=previous, timeline=timeline, now=time.time(),
+                       window_days=args.days, points=args.points, every_days=args.every_days, left_out=len(corrupt))
+    out.write_text(render(view, config.project.id), encoding="utf-8")
+    print(f"wrote {out} ({len(view.rows)} releases, {len(view.rollbacks)} rollbacks)")
     return 0
 
 
