@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--days", type=float, default=30.0, help="window of the releases and of each DORA figure")
     report.add_argument("--points", type=int, default=12, help="points on each DORA chart, a week apart by default")
     report.add_argument("--every-days", type=float, default=7.0, help="days between two chart points")
+    doctor = sub.add_parser("doctor", help="check the project against the config, read-only: each finding pass, warn, "
+                            "fail or not checked, with the command that fixes it (exit 1 when any fails)")
+    doctor.add_argument("--json", action="store_true")
     state = sub.add_parser("state", help="check, show or mend tagship's own records in the state bucket")
     state_verbs = state.add_subparsers(dest="verb", required=True)
     state_verbs.add_parser("check", help="list every record that is corrupt (exit 1 if any)")
@@ -89,6 +92,8 @@ def main(argv: list[str]) -> int:
             return _state(config, args)
         if args.command == "report":
             return _report(config, args)
+        if args.command == "doctor":
+            return _doctor(config, args.json)
     except TagshipError as error:
         print(f"tagship: {error}", file=sys.stderr)
         return 1
@@ -335,6 +340,19 @@ def _metrics(config: Any, args: Any) -> int:
     print(f"  change failure rate   {rate}")
     print(f"  time to restore       {seconds(figures.time_to_restore_median_seconds)} (median)")
     return 0
+
+
+def _doctor(config: Any, as_json: bool) -> int:
+    from shared.config import Secrets
+    from shared.core.doctor import FAIL, worst
+    from shared.doctor import as_text, examine
+    from shared.doctor import as_json as json_of
+    from shared.wiring import Services
+
+    s = Services(config=config, secrets=Secrets.from_env())
+    findings = examine(config, s.project_reader, s.inventory, s.slack_access, s.http)
+    print(json_of(findings) if as_json else as_text(findings))
+    return 1 if worst(findings) == FAIL else 0
 
 
 def _report(config: Any, args: Any) -> int:

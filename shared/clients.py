@@ -62,21 +62,27 @@ def _grpc_client(key: str, client_class: Any, transport_class: Any) -> Any:
 
 def run_services() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.services.transports.grpc import ServicesGrpcTransport
+    from google.cloud.run_v2.services.services.transports.grpc import (
+        ServicesGrpcTransport,
+    )
 
     return _grpc_client("run.services", run_v2.ServicesClient, ServicesGrpcTransport)
 
 
 def run_worker_pools() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.worker_pools.transports.grpc import WorkerPoolsGrpcTransport
+    from google.cloud.run_v2.services.worker_pools.transports.grpc import (
+        WorkerPoolsGrpcTransport,
+    )
 
     return _grpc_client("run.worker_pools", run_v2.WorkerPoolsClient, WorkerPoolsGrpcTransport)
 
 
 def run_revisions() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.revisions.transports.grpc import RevisionsGrpcTransport
+    from google.cloud.run_v2.services.revisions.transports.grpc import (
+        RevisionsGrpcTransport,
+    )
 
     return _grpc_client("run.revisions", run_v2.RevisionsClient, RevisionsGrpcTransport)
 
@@ -90,21 +96,27 @@ def run_jobs() -> Any:
 
 def run_executions() -> Any:
     from google.cloud import run_v2
-    from google.cloud.run_v2.services.executions.transports.grpc import ExecutionsGrpcTransport
+    from google.cloud.run_v2.services.executions.transports.grpc import (
+        ExecutionsGrpcTransport,
+    )
 
     return _grpc_client("run.executions", run_v2.ExecutionsClient, ExecutionsGrpcTransport)
 
 
 def cloud_build() -> Any:
     from google.cloud.devtools import cloudbuild_v1
-    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports.grpc import CloudBuildGrpcTransport
+    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports.grpc import (
+        CloudBuildGrpcTransport,
+    )
 
     return _grpc_client("build", cloudbuild_v1.CloudBuildClient, CloudBuildGrpcTransport)
 
 
 def metrics() -> Any:
     from google.cloud import monitoring_v3
-    from google.cloud.monitoring_v3.services.metric_service.transports.grpc import MetricServiceGrpcTransport
+    from google.cloud.monitoring_v3.services.metric_service.transports.grpc import (
+        MetricServiceGrpcTransport,
+    )
 
     return _grpc_client("monitoring", monitoring_v3.MetricServiceClient, MetricServiceGrpcTransport)
 
@@ -175,3 +187,31 @@ def slack_webhook(url: str, timeout: float) -> Any:
     import hashlib
 
     return _memo(f"slack.webhook:{hashlib.sha256(url.encode()).hexdigest()[:16]}:{timeout}", build)
+
+
+def subscriber() -> Any:
+    def build() -> Any:
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+        return pubsub_v1.SubscriberClient()
+
+    return _memo("subscriber", build)
+
+
+def alert_policies() -> Any:
+    from google.cloud import monitoring_v3
+    from google.cloud.monitoring_v3.services.alert_policy_service.transports.grpc import (
+        AlertPolicyServiceGrpcTransport,
+    )
+
+    return _grpc_client("monitoring.alerts", monitoring_v3.AlertPolicyServiceClient, AlertPolicyServiceGrpcTransport)
+
+
+def notification_channels() -> Any:
+    from google.cloud import monitoring_v3
+    from google.cloud.monitoring_v3.services.notification_channel_service.transports.grpc import (
+        NotificationChannelServiceGrpcTransport,
+    )
+
+    return _grpc_client("monitoring.channels", monitoring_v3.NotificationChannelServiceClient,
+                        NotificationChannelServiceGrpcTransport)
