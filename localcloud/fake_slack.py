@@ -279,7 +279,8 @@ class FakeSlack:
         return _answer(answer, headers=self._scope_header())
 
     def _scope_header(self) -> dict[str, str]:
-        """Slack names a token's scopes on every Web API answer (https://api.slack.com/authentication/oauth-v2)."""
+        """Slack names a token's scopes on every Web API answer (X-OAuth-Scopes; node-slack-sdk reads it as
+        `response_metadata.scopes`)."""
         return {"x-oauth-scopes": ",".join(self._scopes)}
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
