@@ -20,6 +20,7 @@ from shared.install_plan import (
     Step,
     functions,
 )
+from shared.install_policy import frontend_host
 from shared.ports import (
     BucketFacts,
     ChannelFacts,
@@ -170,6 +171,16 @@ def buckets(config: Config, steps: Sequence[Step], state: Seen[BucketFacts | Non
                            "needs index.html for both", _fix_from(steps, f"frontend bucket gs://{config.frontend.bucket}")))
     else:
         out.append(Finding(check, PASS, "exists, index.html as its main and error page"))
+    host = frontend_host(config)
+    if host and not host.replace(".", "").isdigit() and host != "localhost":
+        check = f"frontend bucket named for {host}"
+        if host == config.frontend.bucket.lower():
+            out.append(Finding(check, PASS, "a CNAME to c.storage.googleapis.com serves it"))
+        else:
+            out.append(Finding(check, WARN, f"a CNAME to c.storage.googleapis.com serves only a bucket named {host}, "
+                               f"not {config.frontend.bucket}; fine behind a load balancer",
+                               f'set frontend.bucket = "{host}" (a bucket of that name), or serve it through a load '
+                               "balancer"))
     return out
 
 
