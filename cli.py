@@ -356,34 +356,10 @@ def _doctor(config: Any, as_json: bool) -> int:
 
 
 def _report(config: Any, args: Any) -> int:
-    import time
-    from pathlib import Path
+    from shared.reporting import write_report
 
-    from shared.core.report import report_view
-    from shared.errors import CorruptRecord
-    from shared.report_page import render
-
-    if not args.days > 0 or args.points < 1 or args.points > 366 or not args.every_days > 0:
-        print("tagship: report: expected --days > 0, --points from 1 to 366 and --every-days > 0, found "
-              f"{args.days}, {args.points}, {args.every_days}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        print(f"tagship: report: no directory {str(out.parent)!r} to write {out.name!r} in", file=sys.stderr)
-        return 2
-    store = _store(config)
-    releases, corrupt = store.releases_and_corrupt()
-    try:
-        pointer = store.pointer()
-        live, previous, timeline = pointer.live, pointer.previous, pointer.timeline
-    except CorruptRecord as error:  # what serves is never guessed: the page says nothing of it
-        print(f"tagship: report: {error}; the page shows no current unit", file=sys.stderr)
-        live, previous, timeline = None, None, ()
-    view = report_view(releases, live=live, previous=previous, timeline=timeline, now=time.time(),
-                       window_days=args.days, points=args.points, every_days=args.every_days, left_out=len(corrupt))
-    out.write_text(render(view, config.project.id), encoding="utf-8")
-    print(f"wrote {out} ({len(view.rows)} releases, {len(view.rollbacks)} rollbacks)")
-    return 0
+    return write_report(config, _store(config), args.out, days=args.days, points=args.points,
+                        every_days=args.every_days)
 
 
 def config_reference() -> str:
