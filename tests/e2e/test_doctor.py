@@ -135,3 +135,15 @@ def test_without_gcloud_what_only_gcloud_reads_is_not_checked_and_says_why(cloud
     found = findings(doctor(cloud, "--json"))
     assert found["APIs enabled"]["status"] == "not checked"
     assert "gcloud is not installed" in found["APIs enabled"]["detail"]
+
+
+def test_the_reader_sees_a_worker_pool_and_a_service_that_does_not_exist_as_missing(cloud):
+    from shared.adapters.project_google import GoogleProjectReader
+
+    cloud.fake_run.seed_worker_pool("botbalance-pool", cloud.image_for("a" * 40), command=["celery", "worker"])
+    reader = GoogleProjectReader(cloud.project, cloud.region)
+    pool = reader.run_resource("pool", "botbalance-pool")
+    assert pool is not None and (pool.kind, pool.containers, pool.cpu_throttled) == ("pool", ("",), False)
+    assert reader.run_resource("service", "no-such-service") is None
+    assert reader.bucket("no-such-bucket") is None
+    assert reader.topic_exists("no-such-topic") is False
