@@ -40,7 +40,7 @@ class GcloudInventory:
         said = next((line for line in lines if line.startswith("ERROR:")), lines[-1])[:300]
         if missing_ok and ("NOT_FOUND" in done.stderr or "not found" in done.stderr.lower()):
             return None
-        raise CannotRead(f"{what}: gcloud: {said}")
+        raise CannotRead(f"{what}: gcloud (exit {done.returncode}): {said}")
 
     def _json(self, what: str, *args: str, missing_ok: bool = False) -> Any:
         if args not in self._answers:

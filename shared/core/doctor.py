@@ -100,9 +100,10 @@ def run_resource(config: Config, role: str, seen: Seen[RunResource | None]) -> l
     if isinstance(seen, Unread):
         return [_not_checked(check, seen)]
     if seen is None:
-        verb = {"service": ["deploy"], "job": ["jobs", "create"], "pool": ["worker-pools", "deploy"]}[kind]
+        verb = {"service": ["run", "deploy"], "job": ["run", "jobs", "create"],
+                "pool": ["beta", "run", "worker-pools", "deploy"]}[kind]  # worker pools: gcloud's beta track
         return [Finding(check, FAIL, f"no Cloud Run {kind} {name} in {region}: tagship deploys onto it but does not "
-                        "create it", shlex.join(["gcloud", "run", *verb, name, "--image", c.build.image, "--region",
+                        "create it", shlex.join(["gcloud", *verb, name, "--image", c.build.image, "--region",
                                                  region, "--project", project]))]
     named = c.worker.container if role == "worker" else c.api.container
     wrong = _containers(check, seen, named, key)

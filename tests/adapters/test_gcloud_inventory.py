@@ -73,7 +73,7 @@ def test_a_refusal_is_cannot_read_with_gcloud_s_error_line_and_is_asked_only_onc
     binary, log = gcloud
     inventory = GcloudInventory("denied", gcloud=binary)
     for _ in range(2):
-        with pytest.raises(CannotRead, match=r"the APIs enabled: gcloud: ERROR: \(gcloud\) PERMISSION_DENIED: denied$"):
+        with pytest.raises(CannotRead, match=r"the APIs enabled: gcloud \(exit 1\): ERROR: \(gcloud\) PERMISSION_DENIED: denied$"):
             inventory.enabled_apis()
     assert sum(json.loads(line)[:2] == ["services", "list"] for line in log.read_text().splitlines()) == 1
 
