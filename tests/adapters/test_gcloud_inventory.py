@@ -1,9 +1,8 @@
 """The gcloud reader through a real subprocess: a stand-in `gcloud` on PATH answering as gcloud does (JSON on
-stdout, `ERROR: (gcloud...) NOT_FOUND` on stderr with exit 1), and the real gcloud signed out."""
+stdout, `ERROR: (gcloud...) NOT_FOUND` on stderr with exit 1); the real gcloud signed out is in tests/gcloud."""
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 import sys
 
@@ -81,10 +80,3 @@ def test_a_refusal_is_cannot_read_with_gcloud_s_error_line_and_is_asked_only_onc
 def test_no_gcloud_is_cannot_read_saying_so():
     with pytest.raises(CannotRead, match="gcloud is not installed"):
         GcloudInventory("p", gcloud="no-such-gcloud-here").enabled_apis()
-
-
-@pytest.mark.skipif(shutil.which("gcloud") is None, reason="the Google Cloud CLI is not installed")
-def test_the_real_gcloud_signed_out_is_cannot_read(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
-    with pytest.raises(CannotRead, match="gcloud"):
-        GcloudInventory("botbalance-prod").enabled_apis()

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -16,6 +17,7 @@ from shared.core.doctor import Unread
 from shared.errors import CannotRead
 from shared.install_plan import plan
 from shared.ports import BucketFacts, RunResource, SchedulerJob
+from tests.gcloud.test_setup_commands_parse import _shape
 
 GCLOUD = shutil.which("gcloud")
 pytestmark = pytest.mark.skipif(GCLOUD is None, reason="gcloud is not installed")
@@ -29,13 +31,20 @@ def signed_out(tmp_path, monkeypatch):
 
 def test_every_read_doctor_asks_of_gcloud_parses(tmp_path, monkeypatch):
     signed_out(tmp_path, monkeypatch)
-    inventory = GcloudInventory("botbalance-prod")
-    reads = (inventory.enabled_apis, lambda: inventory.project_members("roles/run.developer"), inventory.service_accounts,
-             lambda: inventory.secret_versions("tagship-slack-bot-token"),
-             lambda: inventory.scheduler_job("asia-southeast1", "tagship-health"))
-    for read in reads:
-        with pytest.raises(CannotRead, match=r"gcloud \(exit 1\)"):
-            read()
+    reads = (lambda i: i.enabled_apis(), lambda i: i.project_members("roles/run.developer"),
+             lambda i: i.service_accounts(), lambda i: i.secret_versions("tagship-slack-bot-token"),
+             lambda i: i.scheduler_job("asia-southeast1", "tagship-health"))
+
+    def refusal(read):
+        try:
+            read(GcloudInventory("botbalance-prod"))
+        except CannotRead as error:
+            return str(error)
+        return "answered"
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        said = list(pool.map(refusal, reads))
+    assert [s for s in said if "gcloud (exit 1)" not in s] == []
 
 
 def own_fixes(c):
@@ -52,15 +61,21 @@ def own_fixes(c):
                                                  f"projects/{c.project.id}/topics/{c.topics.health}", "PAUSED")),
         *doctor.buckets(c, steps, BucketFacts(c.state.bucket, "", ""), BucketFacts(c.frontend.bucket, "", "")),
     ]
-    return sorted({f.fix for f in findings if f.fix.startswith("gcloud ") and f.fix not in setup})
+    shapes = {_shape(shlex.split(f.fix)): f.fix for f in findings if f.fix.startswith("gcloud ") and f.fix not in setup}
+    return sorted(shapes.values())  # one of each shape: the rest differ only in values
 
 
 def test_every_fix_doctor_prints_of_its_own_parses(tmp_path):
     env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1",
            "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1"}
     fixes = own_fixes(config.load())
-    assert len(fixes) >= 6
-    for fix in fixes:
+    assert len(fixes) >= 5
+
+    def run(fix):
         done = subprocess.run(shlex.split(fix), env=env, capture_output=True, text=True, timeout=60,
                               stdin=subprocess.DEVNULL)
-        assert done.returncode == 1, (fix, done.stderr.strip().splitlines()[-3:])
+        return fix, done.returncode, done.stderr.strip().splitlines()[-3:]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(run, fixes))
+    assert [r for r in results if r[1] != 1] == []
