@@ -35,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     metrics = sub.add_parser("metrics", help="the four DORA figures over a window")
     metrics.add_argument("--days", type=float, default=30.0)
     metrics.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="write the releases, the DORA figures over time and what serves now as one "
+                            "self-contained HTML page")
+    report.add_argument("--out", default="tagship-report.html", help="the page to write (default: tagship-report.html)")
+    report.add_argument("--days", type=float, default=30.0, help="window of the releases and of each DORA figure")
+    report.add_argument("--points", type=int, default=12, help="points on each DORA chart, a week apart by default")
+    report.add_argument("--every-days", type=float, default=7.0, help="days between two chart points")
+    doctor = sub.add_parser("doctor", help="check the project against the config, read-only: each finding pass, warn, "
+                            "fail or not checked, with the command that fixes it (exit 1 when any fails)")
+    doctor.add_argument("--json", action="store_true")
     state = sub.add_parser("state", help="check, show or mend tagship's own records in the state bucket")
     state_verbs = state.add_subparsers(dest="verb", required=True)
     state_verbs.add_parser("check", help="list every record that is corrupt (exit 1 if any)")
@@ -95,6 +104,10 @@ def main(argv: list[str]) -> int:
             from cli_gates import deploys
 
             return deploys(config, args)
+        if args.command == "report":
+            return _report(config, args)
+        if args.command == "doctor":
+            return _doctor(config, args.json)
     except TagshipError as error:
         print(f"tagship: {error}", file=sys.stderr)
         return 1
@@ -350,6 +363,26 @@ def _metrics(config: Any, args: Any) -> int:
     print(f"  change failure rate   {rate}")
     print(f"  time to restore       {seconds(figures.time_to_restore_median_seconds)} (median)")
     return 0
+
+
+def _doctor(config: Any, as_json: bool) -> int:
+    from shared.config import Secrets
+    from shared.core.doctor import FAIL, worst
+    from shared.doctor import as_text, examine
+    from shared.doctor import as_json as json_of
+    from shared.wiring import Services
+
+    s = Services(config=config, secrets=Secrets.from_env())
+    findings = examine(config, s.project_reader, s.inventory, s.slack_access, s.http)
+    print(json_of(findings) if as_json else as_text(findings))
+    return 1 if worst(findings) == FAIL else 0
+
+
+def _report(config: Any, args: Any) -> int:
+    from shared.reporting import write_report
+
+    return write_report(config, _store(config), args.out, days=args.days, points=args.points,
+                        every_days=args.every_days)
 
 
 def config_reference() -> str:

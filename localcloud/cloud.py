@@ -94,6 +94,7 @@ class LocalCloud:
     def _start(self) -> None:
         import grpc
 
+        from localcloud.fake_alerting import FakeAlerting
         from localcloud.fake_build import FakeCloudBuild
         from localcloud.fake_monitoring import FakeMonitoring
         from localcloud.fake_run import FakeCloudRun
@@ -137,9 +138,10 @@ class LocalCloud:
                                          ingestion_lag=FAST["watchdog"]["metrics_lag_seconds"])
         self.fake_build = FakeCloudBuild(self.scenario, self.operations, project=self.project,
                                          publish=self._publish_build, on_success=self._upload_frontend_build)
+        self.alerting = FakeAlerting(self.scenario, project=self.project)
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         for handler in (*self.fake_run.handlers(), *self.fake_build.handlers(), *self.monitoring.handlers(),
-                        *self.operations.handlers()):
+                        *self.alerting.handlers(), *self.operations.handlers()):
             self._grpc.add_generic_rpc_handlers((handler,))
         port = self._grpc.add_insecure_port("127.0.0.1:0")
         self._grpc.start()

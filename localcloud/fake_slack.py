@@ -8,6 +8,10 @@ slash of `base_url` matters) and `WebhookClient(fake.webhook_url)`. It answers a
   `needed` and `provided`, as Slack answers) when `scopes=` leaves out `chat:write`; `channel_not_found`,
   `not_in_channel` (chat.postMessage to a channel outside `members=`), `no_text`, `message_not_found` (chat.update of an unknown ts, or of a ts in another channel), `thread_ts` replies,
   `unknown_method` for any other method.
+- `auth.test` (no scope needed) with the bot's ids; `conversations.info` (a channel id only: a name is
+  `channel_not_found`) and `conversations.list` (limit 1..1000, else `invalid_limit`; opaque cursors, an unknown
+  one `invalid_cursor`), both needing `channels:read`, with `is_member` from `members=`; every Web API answer names
+  the token's scopes in `x-oauth-scopes`, as Slack's do.
 - Incoming webhook: `ok` as a text body with 200; plain-text errors with their status (400 `invalid_payload`,
   400 `missing_text_or_fallback_or_attachments`, 404 `no_service` for an unknown hook).
 
@@ -28,7 +32,7 @@ twice, as with real Slack. `fake.down = True` drops every connection until set b
 
 Blocks are held to Block Kit's rules (`localcloud.block_kit`): a message breaking one is `invalid_blocks`.
 
-What it does not do: other methods, files, reactions, `chat.postEphemeral`, unfurling, markdown, per-method rate limits of its own (only injected ones), membership for
+What it does not do: private channels (`groups:read`), other methods, files, reactions, `chat.postEphemeral`, unfurling, markdown, per-method rate limits of its own (only injected ones), membership for
 chat.update (the bot can only update what it posted), archived channels.
 
 Everything is recorded: `messages` (each a dict: channel, channel_name, ts, thread_ts, text, blocks,
@@ -37,6 +41,7 @@ attachments, via ("api" or "webhook"), updates (each chat.update's text/blocks, 
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -62,6 +67,11 @@ APP_ID = "A0LOCALAPP"
 FAULT_KEYS = {"chat.postMessage": "slack/chat.postMessage", "chat.update": "slack/chat.update",
               "webhook": "slack/webhook"}
 WRITE_SCOPE = "chat:write"
+READ_SCOPE = "channels:read"
+# the scope each method needs (auth.test needs none): https://api.slack.com/methods/<method> (Required scopes)
+SCOPE_OF = {"chat.postMessage": WRITE_SCOPE, "chat.update": WRITE_SCOPE, "auth.test": None,
+            "conversations.info": READ_SCOPE, "conversations.list": READ_SCOPE}
+LIST_LIMIT_MAX = 1000
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 
 
@@ -92,11 +102,11 @@ class FakeSlack:
         """`channels`: the only channel names that exist (None: any name). `tokens`: the only valid tokens
         (None: any `xoxb-` / `xoxp-` token). `retry_after`: seconds a 429 asks the client to wait. `members`: the
         channel names the bot was invited to (None: every channel). `scopes`: the scopes every valid token has
-        (None: `chat:write`)."""
+        (None: `chat:write` and `channels:read`)."""
         self.scenario = scenario
         self.retry_after = retry_after
         self._members = {_bare(name) for name in members} if members is not None else None
-        self._scopes = tuple(scopes) if scopes is not None else (WRITE_SCOPE,)
+        self._scopes = tuple(scopes) if scopes is not None else (WRITE_SCOPE, READ_SCOPE)
         self._open_channels = channels is None
         self._tokens = set(tokens) if tokens is not None else None
         self._lock = threading.Lock()
@@ -146,6 +156,15 @@ class FakeSlack:
     @down.setter
     def down(self, value: bool) -> None:
         self._down = bool(value)
+
+    @property
+    def members(self) -> frozenset[str] | None:
+        """The channel names the bot is in (None: every channel)."""
+        return frozenset(self._members) if self._members is not None else None
+
+    @members.setter
+    def members(self, names: Iterable[str] | None) -> None:
+        self._members = {_bare(name) for name in names} if names is not None else None
 
     # -- what was posted -------------------------------------------------------------------------------------------
     @property
@@ -236,7 +255,9 @@ class FakeSlack:
     def _api(self, method: str, request: Request, environ: dict[str, Any]) -> Response:
         if self._down:
             self._drop(environ, method)
-        handler = {"chat.postMessage": self._post_message, "chat.update": self._update}.get(method)
+        handler = {"chat.postMessage": self._post_message, "chat.update": self._update, "auth.test": self._auth_test,
+                   "conversations.info": self._conversation_info,
+                   "conversations.list": self._conversation_list}.get(method)
         fault_key = FAULT_KEYS.get(method, f"slack/{method}")
         code = self.scenario.take_fault(fault_key)
         if code is not None:
@@ -249,14 +270,63 @@ class FakeSlack:
         auth_error = self._auth_error(request, args)
         if auth_error:
             return _answer({"ok": False, "error": auth_error})
-        if WRITE_SCOPE not in self._scopes:
-            return _answer({"ok": False, "error": "missing_scope", "needed": WRITE_SCOPE,
-                            "provided": ",".join(self._scopes)})
+        needed = SCOPE_OF[method]
+        if needed is not None and needed not in self._scopes:
+            return _answer({"ok": False, "error": "missing_scope", "needed": needed,
+                            "provided": ",".join(self._scopes)}, headers=self._scope_header())
         answer = handler(args)
         code = self.scenario.take_fault_after_effect(fault_key)
         if code is not None:
             return self._fault(code, environ, method, webhook=False)
-        return _answer(answer)
+        return _answer(answer, headers=self._scope_header())
+
+    def _scope_header(self) -> dict[str, str]:
+        """Slack names a token's scopes on every Web API answer (X-OAuth-Scopes; node-slack-sdk reads it as
+        `response_metadata.scopes`)."""
+        return {"x-oauth-scopes": ",".join(self._scopes)}
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": "https://localcloud.slack.com/", "team": "localcloud", "user": "tagship",
+                "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def _conversation(self, name: str, channel_id: str) -> dict[str, Any]:
+        member = self._members is None or name in self._members
+        return {"id": channel_id, "name": name, "is_channel": True, "is_group": False, "is_im": False,
+                "is_private": False, "is_archived": False, "is_general": name == "general", "is_member": member,
+                "created": 1_700_000_000, "creator": "U0CREATOR", "name_normalized": name}
+
+    def _conversation_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        value = str(args.get("channel") or "").strip()
+        with self._lock:  # an id only: conversations.info takes no channel name
+            found = self._resolve_channel(value) if _CHANNEL_ID.match(value) else None
+        if found is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": self._conversation(*found)}
+
+    def _conversation_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            limit = int(args.get("limit") or 100)
+        except ValueError:
+            return {"ok": False, "error": "invalid_limit"}
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            return {"ok": False, "error": "invalid_limit"}
+        types = {t.strip() for t in str(args.get("types") or "public_channel").split(",") if t.strip()}
+        if not types <= {"public_channel", "private_channel", "mpim", "im"}:
+            return {"ok": False, "error": "invalid_types"}
+        with self._lock:
+            channels = sorted(self._channels.items()) if "public_channel" in types else []
+        cursor = str(args.get("cursor") or "")
+        start = 0
+        if cursor:
+            try:
+                start = int(base64.b64decode(cursor.encode(), validate=True).decode().removeprefix("next:"))
+            except ValueError:
+                return {"ok": False, "error": "invalid_cursor"}
+        page = channels[start:start + limit]
+        following = start + limit
+        next_cursor = base64.b64encode(f"next:{following}".encode()).decode() if following < len(channels) else ""
+        return {"ok": True, "channels": [self._conversation(name, cid) for name, cid in page],
+                "response_metadata": {"next_cursor": next_cursor}}
 
     def _auth_error(self, request: Request, args: dict[str, Any]) -> str:
         header = request.headers.get("Authorization", "")

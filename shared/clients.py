@@ -187,3 +187,31 @@ def slack_webhook(url: str, timeout: float) -> Any:
     import hashlib
 
     return _memo(f"slack.webhook:{hashlib.sha256(url.encode()).hexdigest()[:16]}:{timeout}", build)
+
+
+def subscriber() -> Any:
+    def build() -> Any:
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+        return pubsub_v1.SubscriberClient()
+
+    return _memo("subscriber", build)
+
+
+def alert_policies() -> Any:
+    from google.cloud import monitoring_v3
+    from google.cloud.monitoring_v3.services.alert_policy_service.transports.grpc import (
+        AlertPolicyServiceGrpcTransport,
+    )
+
+    return _grpc_client("monitoring.alerts", monitoring_v3.AlertPolicyServiceClient, AlertPolicyServiceGrpcTransport)
+
+
+def notification_channels() -> Any:
+    from google.cloud import monitoring_v3
+    from google.cloud.monitoring_v3.services.notification_channel_service.transports.grpc import (
+        NotificationChannelServiceGrpcTransport,
+    )
+
+    return _grpc_client("monitoring.channels", monitoring_v3.NotificationChannelServiceClient,
+                        NotificationChannelServiceGrpcTransport)

@@ -54,3 +54,35 @@ def dora(releases: list[Release], *, now: float, window_days: float = 30.0) -> D
         change_failure_rate=len(failures) / len(reached) if reached else None,
         time_to_restore_median_seconds=statistics.median(restores) if restores else None,
     )
+
+
+@dataclass(frozen=True)
+class DoraPoint:
+    """The four figures over the `window_days` that end at `at`."""
+    at: float
+    figures: Dora
+
+
+def dora_series(releases: list[Release], *, now: float, window_days: float = 30.0, points: int = 12,
+                every_days: float = 7.0) -> tuple[DoraPoint, ...]:
+    """The figures as they stood at `points` moments `every_days` apart, the last one `now`, each over the window
+    that ends there (pure): how the team's figures moved, one chart point each. ValueError for fewer than one
+    point, or a window or a spacing that is not positive."""
+    if points < 1 or not window_days > 0 or not every_days > 0:
+        raise ValueError(f"DORA series: expected points >= 1 and a positive window and spacing, found points={points}, "
+                         f"window_days={window_days}, every_days={every_days}")
+    series = []
+    for index in range(points):
+        at = now - (points - 1 - index) * every_days * DAY
+        known = [r for r in releases if r.created_at <= at]
+        series.append(DoraPoint(at, dora([_as_of(r, at) for r in known], now=at, window_days=window_days)))
+    return tuple(series)
+
+
+def _as_of(release: Release, at: float) -> Release:
+    """The release as its record stood at `at`: later transitions and steps not yet made."""
+    history = tuple((state, when) for state, when in release.history if when <= at)
+    if history == release.history:
+        return release
+    steps = {name: {edge: t for edge, t in edges.items() if t <= at} for name, edges in release.steps.items()}
+    return release.but(history=history, state=history[-1][0], steps={k: v for k, v in steps.items() if v})

@@ -6,6 +6,8 @@
     │   └── SignatureError     the webhook signature is missing or wrong
     ├── TransientError         worth retrying: the outside system may answer next time (raise so Pub/Sub redelivers)
     │   └── LeaseHeld          another release holds the deploy lease
+    ├── CannotRead             `doctor` could not read an API (not enabled, denied, no tool): its check says
+    │                          "not checked", never pass
     └── PermanentError         retrying will not help (acknowledge, report, restore what was half done)
         ├── PreconditionFailed a generation precondition did not hold (someone else wrote first)
         ├── NotFound           the object, revision or release does not exist
@@ -31,6 +33,10 @@ class InputError(TagshipError):
 
 class SignatureError(InputError):
     pass
+
+
+class CannotRead(TagshipError):
+    """What `python main.py doctor` asked of an API could not be read; the message says why (never a secret)."""
 
 
 class TransientError(TagshipError):

@@ -150,3 +150,99 @@ class Notifier(Protocol):
     def post(self, text: str, *, thread: MessageRef | None = None,
              blocks: list[dict[str, Any]] | None = None) -> MessageRef | None: ...
     def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool: ...
+
+
+# --- What `python main.py doctor` reads of a project (read-only; CannotRead when an API cannot be read) --------
+
+
+@dataclass(frozen=True)
+class RunResource:
+    """A Cloud Run service, job or worker pool as doctor sees it."""
+    kind: str  # "service", "job" or "pool"
+    name: str
+    containers: tuple[str, ...]  # each container's name ("" when unnamed)
+    min_instances: int
+    cpu_throttled: bool  # a service's CPU only while it answers a request (cpu_idle)
+    uri: str = ""
+    tag_urls: dict[str, str] | None = None  # traffic tag -> its URL
+
+
+@dataclass(frozen=True)
+class BucketFacts:
+    name: str
+    main_page: str
+    not_found_page: str
+
+
+@dataclass(frozen=True)
+class ChannelFacts:
+    """A Monitoring notification channel."""
+    name: str  # projects/P/notificationChannels/ID
+    display_name: str
+    kind: str  # "pubsub", "email", ...
+    topic: str  # the pubsub channel's `topic` label
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class PolicyFacts:
+    """A Monitoring alert policy."""
+    name: str
+    display_name: str
+    enabled: bool
+    user_labels: dict[str, str]
+    channels: tuple[str, ...]
+
+
+class ProjectReader(Protocol):
+    """Cloud Run, Cloud Storage, Pub/Sub and Monitoring as doctor reads them (None: it does not exist)."""
+    def run_resource(self, kind: str, name: str) -> RunResource | None: ...
+    def bucket(self, name: str) -> BucketFacts | None: ...
+    def topic_exists(self, topic: str) -> bool: ...
+    def push_endpoints(self, topic: str) -> builtins.list[str]:
+        """The push endpoint of each subscription on `topic` ("" for a pull subscription)."""
+        ...
+    def notification_channels(self) -> builtins.list[ChannelFacts]: ...
+    def alert_policies(self) -> builtins.list[PolicyFacts]: ...
+
+
+@dataclass(frozen=True)
+class SchedulerJob:
+    name: str
+    schedule: str
+    topic: str  # the Pub/Sub target's topic, projects/P/topics/T ("" for another target)
+    state: str  # ENABLED, PAUSED, ...
+
+
+class Inventory(Protocol):
+    """What the local cloud has no fake of: the APIs enabled, IAM, Secret Manager, Cloud Scheduler."""
+    def enabled_apis(self) -> frozenset[str]: ...
+    def project_members(self, role: str) -> frozenset[str]: ...
+    def service_accounts(self) -> frozenset[str]: ...
+    def secret_versions(self, secret: str) -> int | None:
+        """How many enabled versions the secret has (None: no such secret). Never reads a value."""
+        ...
+    def scheduler_job(self, location: str, name: str) -> SchedulerJob | None: ...
+
+
+@dataclass(frozen=True)
+class SlackIdentity:
+    ok: bool
+    error: str  # Slack's error code when not ok
+    user_id: str
+    scopes: frozenset[str]  # from the x-oauth-scopes header
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    id: str
+    name: str
+    is_member: bool
+    is_archived: bool
+
+
+class SlackAccess(Protocol):
+    def identity(self) -> SlackIdentity: ...
+    def channel(self, channel: str) -> SlackChannel | None:
+        """The channel by name or id (None: Slack has none the bot can see); CannotRead without channels:read."""
+        ...

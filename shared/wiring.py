@@ -13,7 +13,17 @@ from shared.config import Config, Secrets
 
 if TYPE_CHECKING:
     from shared.adapters.slack import Notifier
-    from shared.ports import Builds, CloudRun, Http, Metrics, Objects, Publisher
+    from shared.ports import (
+        Builds,
+        CloudRun,
+        Http,
+        Inventory,
+        Metrics,
+        Objects,
+        ProjectReader,
+        Publisher,
+        SlackAccess,
+    )
     from shared.state import StateStore
 
 
@@ -92,3 +102,25 @@ class Services:
                 self.config.slack.timeout_seconds,
             ),
         )
+
+    @cached_property
+    def project_reader(self) -> "ProjectReader":
+        from shared.adapters.project_google import GoogleProjectReader
+
+        return self._pick("project_reader", lambda: GoogleProjectReader(self.config.project.id,
+                                                                        self.config.project.region))
+
+    @cached_property
+    def inventory(self) -> "Inventory":
+        from shared.adapters.gcloud_inventory import GcloudInventory
+
+        return self._pick("inventory", lambda: GcloudInventory(self.config.project.id))
+
+    @cached_property
+    def slack_access(self) -> "SlackAccess | None":
+        """Slack as doctor reads it; None without a bot token (a webhook cannot be asked anything)."""
+        from shared.adapters.slack_access import SlackWebAccess
+
+        token = self.secrets.slack_bot_token
+        return self._pick("slack_access", lambda: SlackWebAccess(token, self.config.slack.timeout_seconds)
+                          if token else None)

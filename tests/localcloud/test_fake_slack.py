@@ -233,3 +233,51 @@ def test_a_token_without_chat_write_gets_missing_scope_with_what_was_needed_and_
             assert (answer["error"], answer["needed"], answer["provided"]) == (
                 "missing_scope", "chat:write", "incoming-webhook,files:write")
         assert slack.messages == []
+
+
+def test_auth_test_needs_no_scope_and_names_the_bot_and_the_tokens_scopes(slack):
+    with FakeSlack(Scenario(), scopes=("channels:read",)) as narrow:
+        answer = WebClient(token=TOKEN, base_url=narrow.base_url, timeout=5).auth_test()
+        assert answer["ok"] is True and answer["user_id"] and answer["bot_id"]
+        assert answer.headers["x-oauth-scopes"] == "channels:read"
+    with pytest.raises(SlackApiError) as refused:
+        WebClient(token="not-a-token", base_url=slack.base_url, timeout=5).auth_test()
+    assert refused.value.response["error"] == "invalid_auth"
+
+
+def test_conversations_info_takes_an_id_only_and_says_whether_the_bot_is_a_member(slack, client):
+    slack.members = {"general"}
+    deploys = slack.channel_id("deploys")
+    channel = client.conversations_info(channel=deploys)["channel"]
+    assert (channel["id"], channel["name"], channel["is_member"]) == (deploys, "deploys", False)
+    assert client.conversations_info(channel=slack.channel_id("general"))["channel"]["is_member"] is True
+    with pytest.raises(SlackApiError) as by_name:
+        client.conversations_info(channel="#deploys")
+    assert by_name.value.response["error"] == "channel_not_found"
+
+
+def test_conversations_list_pages_by_cursor_and_refuses_a_limit_or_cursor_slack_refuses(slack, client):
+    for index in range(5):
+        slack.channel_id(f"team-{index}")
+    names, cursor = [], None
+    while True:
+        page = client.conversations_list(types="public_channel,private_channel", limit=2, cursor=cursor)
+        names += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == [f"team-{index}" for index in range(5)]
+    for args, code in (({"limit": 1001}, "invalid_limit"), ({"cursor": "not-a-cursor"}, "invalid_cursor")):
+        with pytest.raises(SlackApiError) as refused:
+            client.conversations_list(**args)
+        assert refused.value.response["error"] == code
+
+
+def test_reading_channels_without_channels_read_is_missing_scope_with_what_was_needed(slack):
+    with FakeSlack(Scenario(), scopes=("chat:write",)) as narrow:
+        client = WebClient(token=TOKEN, base_url=narrow.base_url, timeout=5)
+        for call in (lambda: client.conversations_list(), lambda: client.conversations_info(channel="C0123456789")):
+            with pytest.raises(SlackApiError) as refused:
+                call()
+            answer = refused.value.response
+            assert (answer["error"], answer["needed"], answer["provided"]) == ("missing_scope", "channels:read", "chat:write")

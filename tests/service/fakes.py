@@ -9,13 +9,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from shared.adapters.slack import MessageRef, Notifier
-from shared.core.traffic import serving
-from shared.ports import (
-    Builds, CloudRun, ExecutionState, Http, HttpAnswer, Objects, Publisher, Record, RecordStore, ServiceState,
-    StoredObject, TrafficTarget,
-)
 from shared.config import Secrets, load
+from shared.core.traffic import serving
 from shared.errors import NotFound, PreconditionFailed
+from shared.ports import (
+    Builds,
+    CloudRun,
+    ExecutionState,
+    Http,
+    HttpAnswer,
+    Objects,
+    Publisher,
+    Record,
+    RecordStore,
+    ServiceState,
+    StoredObject,
+    TrafficTarget,
+)
 from shared.state import StateStore
 from shared.wiring import Services
 
@@ -297,3 +307,143 @@ if TYPE_CHECKING:  # mypy (in make test) checks that each fake still matches its
     _notifier: Notifier = FakeNotifier()
     _http: Http = FakeHttp()
     _builds: Builds = FakeBuilds()
+
+
+# --- what `python main.py doctor` reads ------------------------------------------------------------------------
+
+
+class _Recorded:
+    """Records each read as (method, arguments); a method named in `unreadable` raises CannotRead instead."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.unreadable: set[str] = set()
+
+    def _called(self, method: str, *args: Any) -> None:
+        from shared.errors import CannotRead
+
+        self.calls.append((method, args))
+        if method in self.unreadable:
+            raise CannotRead(f"{method}: PermissionDenied: 403 the caller does not have permission")
+
+
+class FakeProject(_Recorded):
+    """A project as `python main.py setup` leaves it for `config`, with the services tagship expects (a worker
+    with min instances 1 and CPU always allocated); change its dicts to break it."""
+
+    def __init__(self, config: Any) -> None:
+        from shared.install_plan import CHANNEL_NAME
+        from shared.install_policy import alert_policy
+        from shared.ports import BucketFacts, ChannelFacts, PolicyFacts, RunResource
+
+        super().__init__()
+        c = config
+        kind = "pool" if c.worker.kind == "pool" else "service"
+        self.resources: dict[tuple[str, str], RunResource] = {
+            ("service", c.api.service): RunResource("service", c.api.service, ("",), 0, True, "https://api.run.test",
+                                                    {"v1-0-0-abcdefgh": "https://v1-0-0-abcdefgh---api.run.test"}),
+            (kind, c.worker.service): RunResource(kind, c.worker.service, ("",), 1, False),
+            ("job", c.migrations.job): RunResource("job", c.migrations.job, ("",), 0, False),
+        }
+        self.buckets = {c.state.bucket: BucketFacts(c.state.bucket, "", ""),
+                        c.frontend.bucket: BucketFacts(c.frontend.bucket, "index.html", "index.html")}
+        self.topics = {t: ["https://eventarc.push.test/" + t] for t in
+                       (c.topics.builds, c.topics.progress, c.topics.health, c.topics.rollback)}
+        channel = f"projects/{c.project.id}/notificationChannels/1"
+        self.channels = [ChannelFacts(channel, CHANNEL_NAME, "pubsub",
+                                      f"projects/{c.project.id}/topics/{c.topics.rollback}", True)]
+        policy: dict[str, Any] = alert_policy(c)
+        self.policies = [PolicyFacts("projects/p/alertPolicies/1", str(policy["displayName"]), True,
+                                     dict(policy["userLabels"]), (channel,))]
+
+    def run_resource(self, kind: str, name: str) -> Any:
+        self._called("run_resource", kind, name)
+        return self.resources.get((kind, name))
+
+    def bucket(self, name: str) -> Any:
+        self._called("bucket", name)
+        return self.buckets.get(name)
+
+    def topic_exists(self, topic: str) -> bool:
+        self._called("topic_exists", topic)
+        return topic in self.topics
+
+    def push_endpoints(self, topic: str) -> builtins.list[str]:
+        self._called("push_endpoints", topic)
+        return list(self.topics.get(topic, []))
+
+    def notification_channels(self) -> builtins.list[Any]:
+        self._called("notification_channels")
+        return list(self.channels)
+
+    def alert_policies(self) -> builtins.list[Any]:
+        self._called("alert_policies")
+        return list(self.policies)
+
+
+class FakeInventory(_Recorded):
+    """APIs, IAM, secrets and the scheduler as setup leaves them for `config`."""
+
+    def __init__(self, config: Any) -> None:
+        from shared.core.doctor import project_grants
+        from shared.install_plan import APIS, SLACK_SECRET, WEBHOOK_SECRET, plan
+        from shared.ports import SchedulerJob
+
+        super().__init__()
+        steps = plan(config)
+        self.apis = set(APIS)
+        self.members: dict[str, set[str]] = {}
+        for member, role, _ in project_grants(steps):
+            self.members.setdefault(role, set()).add(member)
+        self.accounts = {s.check[s.check.index("describe") + 1] for s in steps
+                         if s.title.startswith("service account ") and s.check}
+        self.versions: dict[str, int] = {WEBHOOK_SECRET: 1, SLACK_SECRET: 2}
+        self.job: SchedulerJob | None = SchedulerJob(
+            "tagship-health", "* * * * *", f"projects/{config.project.id}/topics/{config.topics.health}", "ENABLED")
+
+    def enabled_apis(self) -> frozenset[str]:
+        self._called("enabled_apis")
+        return frozenset(self.apis)
+
+    def project_members(self, role: str) -> frozenset[str]:
+        self._called("project_members", role)
+        return frozenset(self.members.get(role, set()))
+
+    def service_accounts(self) -> frozenset[str]:
+        self._called("service_accounts")
+        return frozenset(self.accounts)
+
+    def secret_versions(self, secret: str) -> int | None:
+        self._called("secret_versions", secret)
+        return self.versions.get(secret)
+
+    def scheduler_job(self, location: str, name: str) -> Any:
+        self._called("scheduler_job", location, name)
+        return self.job
+
+
+class FakeSlackAccess(_Recorded):
+    def __init__(self, channel: str = "deploys") -> None:
+        from shared.ports import SlackChannel, SlackIdentity
+
+        super().__init__()
+        self.me = SlackIdentity(True, "", "U0BOT", frozenset({"chat:write", "channels:read"}))
+        self.known: dict[str, SlackChannel] = {channel: SlackChannel("C0DEPLOYS1", channel, True, False)}
+
+    def identity(self) -> Any:
+        self._called("identity")
+        return self.me
+
+    def channel(self, channel: str) -> Any:
+        self._called("channel", channel)
+        return self.known.get(channel.lstrip("#"))
+
+
+def _typed_as_ports(config: Any) -> None:
+    """mypy checks the doctor's fakes against their ports here."""
+    from shared.ports import Inventory, ProjectReader, SlackAccess
+
+    project: ProjectReader = FakeProject(config)
+    inventory: Inventory = FakeInventory(config)
+    slack: SlackAccess = FakeSlackAccess()
+    del project, inventory, slack
