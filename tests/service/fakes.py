@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from shared.adapters.slack import MessageRef, Notifier
 from shared.core.traffic import serving
 from shared.ports import (
-    Builds, CloudRun, ExecutionState, Http, HttpAnswer, Objects, Publisher, Record, RecordStore, ServiceState,
-    StoredObject, TrafficTarget,
+    Builds, CloudRun, ExecutionState, Http, HttpAnswer, Metrics, Objects, Publisher, Record, RecordStore,
+    ServiceState, StoredObject, TrafficFigures, TrafficTarget,
 )
 from shared.config import Secrets, load
 from shared.errors import NotFound, PreconditionFailed
@@ -208,6 +208,23 @@ class FakeHttp:
                           {"access-control-allow-origin": "https://app.botbalance.io"}, 1.0)
 
 
+class FakeMetrics:
+    """Monitoring by revision: `served` maps a revision to what it served in any window asked (none: nothing);
+    `windows` records each (revision, start, end) asked."""
+
+    def __init__(self) -> None:
+        self.served: dict[str, TrafficFigures] = {}
+        self.windows: list[tuple[str | None, float, float]] = []
+
+    def figures(self, service: str, window_seconds: int, revision: str | None = None,
+                lag_seconds: float = 0.0) -> TrafficFigures:
+        return self.served.get(revision or "", TrafficFigures(0, {}, None))
+
+    def window_figures(self, service: str, revision: str | None, start: float, end: float) -> TrafficFigures:
+        self.windows.append((revision, start, end))
+        return self.served.get(revision or "", TrafficFigures(0, {}, None))
+
+
 class FakeBuilds:
     """Builds as Cloud Build would answer for them: `answers` maps a build id to its GetBuild answer."""
 
@@ -252,12 +269,13 @@ class World:
         self.notifier = FakeNotifier(down=slack_down)
         self.http = FakeHttp()
         self.builds = FakeBuilds()
+        self.metrics = FakeMetrics()
         self.now = 1000.0
         self.services = Services(
             config=self.config, secrets=Secrets("secret", None, None), clock=self.clock, sleep=lambda s: None,
             overrides={"store": self.store, "run": self.run, "objects": self.objects, "publisher": self.publisher,
                        "notifier": self.notifier, "http": self.http,
-                       "builds": self.builds},
+                       "builds": self.builds, "metrics": self.metrics},
         )
         self.objects.put(self.config.frontend.bucket, "index.html", b"<html>manual</html>")
 
@@ -292,3 +310,4 @@ if TYPE_CHECKING:  # mypy (in make test) checks that each fake still matches its
     _notifier: Notifier = FakeNotifier()
     _http: Http = FakeHttp()
     _builds: Builds = FakeBuilds()
+    _metrics: Metrics = FakeMetrics()
