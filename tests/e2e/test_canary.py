@@ -1,0 +1,86 @@
+"""The canary end to end on the local cloud: real functions, real clients, Monitoring answered from what the
+router really served, users' traffic from the local load generator."""
+from __future__ import annotations
+
+import pytest
+
+from localcloud.cloud import LocalCloud
+from localcloud.router import LoadGenerator
+from shared.release import revision_name
+from tests.e2e.conftest import LATENCY, wait_ended
+
+API, WORKER = "botbalance-api", "botbalance-worker"
+# short steps: each needs 1.5 s of window (ending Monitoring's 1 s lag ago) and 10 candidate requests
+CANARY = {"steps": [20, 60], "min_seconds_per_step": 1.5, "min_requests_per_step": 10,
+          "max_seconds_per_step": 20.0, "inconclusive": "rollback"}
+
+
+@pytest.fixture
+def canary_cloud():
+    with LocalCloud(latency=dict(LATENCY), config={"canary": CANARY}) as local:
+        yield local
+        assert local.functions.overran == [], "an invocation outlasted the function's timeout"
+
+
+def users(cloud: LocalCloud) -> LoadGenerator:
+    return LoadGenerator(f"{cloud.router.base_url}/s/{API}", rps=60, paths=["/api/items"], max_seconds=60)
+
+
+def live_first(cloud: LocalCloud, tag: str = "v1.0.0") -> None:
+    """A first release, through its own canary against the revision that served before tagship."""
+    with users(cloud):
+        cloud.push_tag(tag)
+        record = wait_ended(cloud, tag, timeout=60)
+    assert record["state"] == "live", record["error"]
+
+
+def served_by(cloud: LocalCloud, revision: str, since: float) -> int:
+    return sum(1 for r in cloud.router.request_log
+               if r.revision == revision and r.time >= since and not r.via_tag and r.path == "/api/items")
+
+
+def test_a_healthy_candidate_given_users_traffic_passes_both_steps_and_goes_live(canary_cloud):
+    cloud = canary_cloud
+    live_first(cloud)
+    load = users(cloud)
+    load.start()
+    try:
+        cloud.push_tag("v1.1.0")
+        record = wait_ended(cloud, "v1.1.0", timeout=60)
+    finally:
+        load.stop()
+    assert record["state"] == "live", record["error"]
+    assert cloud.traffic(API) == {revision_name(API, "v1.1.0"): 100}
+    assert cloud.traffic(WORKER) == {revision_name(WORKER, "v1.1.0"): 100}
+    canary = record["canary"]
+    assert canary["ended"] == "promoted"
+    assert [(j["step"], j["verdict"]["outcome"]) for j in canary["history"]] == [(0, "pass"), (1, "pass")]
+    assert all(j["verdict"]["candidate"]["requests"] >= 10 for j in canary["history"])
+    replies = [m["text"] for m in cloud.thread("v1.1.0")[1:]]
+    assert any("Canary step 1 of 2" in t for t in replies) and any("Canary step 2 of 2" in t for t in replies)
+    assert any("Canary promoted" in t for t in replies)
+
+
+def test_a_candidate_answering_errors_fails_its_first_step_while_stable_keeps_most_of_the_traffic(canary_cloud):
+    cloud = canary_cloud
+    live_first(cloud)
+    stable, candidate = revision_name(API, "v1.0.0"), revision_name(API, "v1.1.0")
+    load = users(cloud)
+    load.start()
+    try:
+        pushed_at = cloud.router.request_log[-1].time if cloud.router.request_log else 0.0
+        cloud.push_tag("v1.1.0", app="errors", error_ratio=0.6)
+        record = wait_ended(cloud, "v1.1.0", timeout=60)
+    finally:
+        load.stop()
+    assert record["state"] == "failed"
+    assert "Canary" in record["error"] and "5xx ratio" in record["error"]
+    assert cloud.traffic(API) == {stable: 100}
+    assert cloud.traffic(WORKER) == {revision_name(WORKER, "v1.0.0"): 100}  # the worker never moved
+    assert cloud.live_tag() == "v1.0.0"
+    history = record["canary"]["history"]
+    assert [(j["step"], j["verdict"]["outcome"]) for j in history] == [(0, "fail")]
+    by_stable, by_candidate = served_by(cloud, stable, pushed_at), served_by(cloud, candidate, pushed_at)
+    assert by_candidate > 0 and by_stable > 3 * by_candidate  # 20 % at most went to the candidate
+    failure = [m["text"] for m in cloud.thread("v1.1.0")[1:] if "Canary:" in m["text"]]
+    assert failure and "candidate" in failure[0] and "stable" in failure[0]
