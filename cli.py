@@ -27,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", default="previous", help="a tag, or 'previous' (default)")
     rollback.add_argument("--reason", required=True)
     rollback.add_argument("--by", default=None, help="who asks (default: $USER)")
+    canary = sub.add_parser("canary", help="pause, resume, promote now or abort the running canary (publishes the "
+                            "control on the rollback topic)")
+    canary.add_argument("verb", choices=("pause", "resume", "promote", "abort"))
+    canary.add_argument("tag", nargs="?", default=None, help="the release whose canary (default: the one running)")
+    canary.add_argument("--reason", default="")
+    canary.add_argument("--by", default=None, help="who asks (default: $USER)")
     start = sub.add_parser("start", help="start the release of a tag by hand, as its push would (GitHub sends no push "
                            "event when more than three tags are pushed at once)")
     start.add_argument("tag")
@@ -75,6 +81,8 @@ def main(argv: list[str]) -> int:
             return _rollback(config, args)
         if args.command == "start":
             return _start(config, args)
+        if args.command == "canary":
+            return _canary(config, args)
         if args.command == "metrics":
             return _metrics(config, args)
         if args.command == "setup":
@@ -143,6 +151,18 @@ def _rollback(config: Any, args: Any) -> int:
     request = {"to": args.to, "from": live, "reason": args.reason, "requested_by": args.by or getpass.getuser()}
     message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, request)
     print(f"rollback requested ({message_id}): {live or '-'} -> {args.to}. Watch the release thread in Slack.")
+    return 0
+
+
+def _canary(config: Any, args: Any) -> int:
+    import getpass
+
+    from shared.adapters.pubsub import GooglePublisher
+
+    control = {"canary": args.verb, "tag": args.tag, "reason": args.reason, "requested_by": args.by or getpass.getuser()}
+    message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, control)
+    print(f"canary {args.verb} requested ({message_id}) for {args.tag or 'the running canary'}. "
+          "Watch the release thread in Slack.")
     return 0
 
 
