@@ -129,6 +129,7 @@ def _status(config: Any, as_json: bool) -> int:
 
 
 def _history(config: Any, as_json: bool) -> int:
+    from shared.canary_record import from_record, history_lines
     from shared.core.wording import duration
 
     releases = _store(config).releases()
@@ -139,6 +140,9 @@ def _history(config: Any, as_json: bool) -> int:
     for release in releases:
         took = duration(release.history[-1][1] - release.created_at) if release.history else "-"
         print(f"{release.tag:<12} {release.state:<12} {took:>11}  {release.pushed_by:<12} {release.error}")
+        canary = from_record(release.canary, f"releases/{release.tag}.json")
+        for line in history_lines(canary) if canary is not None else []:
+            print(f"{'':<12} {line}")
     return 0
 
 

@@ -46,6 +46,27 @@ def _figures(figures: StepFigures) -> dict[str, Any]:
     return {"requests": figures.requests, "errors": figures.errors, "p95_ms": figures.known_p95}
 
 
+def history_lines(state: CanaryState) -> list[str]:
+    """The canary as `python main.py history` prints it under its release: each verdict that decided something,
+    with both revisions' figures, each control (applied or refused), and how it ended."""
+    lines = []
+    for judged in state.history:
+        c, s = judged.verdict.candidate, judged.verdict.stable
+        why = f": {judged.verdict.reasons}" if judged.verdict.reasons else ""
+        lines.append(f"canary step {judged.step + 1}: {judged.verdict.outcome.value} -> {judged.led_to} (candidate "
+                     f"{c.errors}/{c.requests} 5xx, p95 {_ms(c.known_p95)}; stable {s.errors}/{s.requests} 5xx, "
+                     f"p95 {_ms(s.known_p95)}){why}")
+    for control in state.controls:
+        lines.append(f"canary control {control.kind} ({control.id}): {'applied' if control.applied else 'refused'}")
+    if state.ended:
+        lines.append(f"canary {state.ended}: {state.end_reason}")
+    return lines
+
+
+def _ms(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.0f} ms"
+
+
 class _Wrong(Exception):
     pass
 

@@ -190,3 +190,15 @@ def test_a_wrong_shaped_canary_field_is_refused_as_a_corrupt_record(canary):
     data = release(world).to_dict() | {"canary": canary}
     with pytest.raises(CorruptRecord, match="canary"):
         Release.from_dict(data, "releases/v1.0.0.json")
+
+
+def test_the_history_shows_each_verdict_with_both_revisions_figures_and_how_the_canary_ended():
+    from shared.canary_record import history_lines
+
+    world = canary_world()
+    world.metrics.served = {CANDIDATE: served(100, errors=30), STABLE: served(900, errors=1)}
+    built(world)
+    drive(world)
+    lines = history_lines(from_record(release(world).canary))  # type: ignore[arg-type]
+    assert lines[0].startswith("canary step 1: fail -> aborted (candidate 30/100 5xx, p95 120 ms; stable 1/900 5xx")
+    assert lines[-1].startswith("canary aborted: canary step 1 of 2 (10 %) failed")
