@@ -79,7 +79,7 @@ class CanaryStep(Attempt):
             if isinstance(action, Promote):
                 self.log.info("canary promoted", reason=action.reason)
                 self._step("canary", "finished")
-                self._tell(wording.canary_promoted(action.reason, candidate))
+                self._tell(wording.canary_promoted(action.reason))
                 return True
             if isinstance(action, AbortToStable):
                 return self._abort(action, evidence, service, stable)

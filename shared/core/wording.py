@@ -334,8 +334,10 @@ def canary_failure(reason: str, figures: str, stable: str) -> str:
     return f"Canary: {reason}{seen}; all the API's traffic is back on {stable}"
 
 
-def canary_promoted(reason: str, revision: str) -> str:
-    return f":rocket: Canary promoted: {outside(reason, 600)}. API traffic moved to `{revision}`"
+def canary_promoted(reason: str) -> str:
+    """The canary ended promoted (its last step passed, a person's promote, or an inconclusive step's longest
+    with `canary.inconclusive = "promote"`); the API's traffic move follows as without a canary."""
+    return f":rocket: Canary promoted: {outside(reason, 600)}"
 
 
 def canary_held(text: str) -> str:
