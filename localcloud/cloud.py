@@ -39,6 +39,7 @@ FAST = {
     "watchdog": {"consecutive_failures": 2, "min_requests": 20, "window_seconds": 60, "bake_window_seconds": 600.0,
                  "reminder_seconds": 30.0, "metrics_lag_seconds": 1.0},
     "slack": {"timeout_seconds": 2.0},
+    "canary": {"steps": []},  # the example's canary is on; the local cloud runs one only when a test asks for it
 }
 
 

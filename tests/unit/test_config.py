@@ -117,7 +117,7 @@ def test_canary_keys_are_refused_for_what_they_mean(change, message):
 
 
 def test_the_example_documents_the_canary_and_the_default_leaves_it_off():
-    assert config.load(EXAMPLE).canary.steps == ()  # on once the deploy runs the steps
+    assert config.load(EXAMPLE).canary.steps == (10, 50)  # the example turns the canary on
     data = raw()
     data.pop("canary")
     off = config.parse(data).canary
