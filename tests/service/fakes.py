@@ -260,7 +260,8 @@ class World:
         base = load()
         self.config = base.replace(deploy={"smoke_timeout_seconds": 0.05, "smoke_interval_seconds": 0.01,
                                            "bake_seconds": 0.0, "probe_interval_seconds": 0.01},
-                                   canary={"steps": ()})  # the example's canary on only where a test asks
+                                   canary={"steps": ()},  # the example's canary on only where a test asks
+                                   watchdog={"fast_probe_seconds": 0.0})  # one look per tick unless asked
         self.now = 1000.0
         self.records = FakeRecords(clock=lambda: self.now)
         self.store = StateStore(self.records)
