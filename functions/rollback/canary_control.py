@@ -9,6 +9,7 @@ from shared.canary_control import CanaryControlRequest
 from shared.canary_record import from_record, to_record
 from shared.core import wording
 from shared.core.canary import Control, ControlEffect, apply_control
+from shared.errors import CorruptRecord
 from shared.log import Logger
 from shared.release import LIVE, Release
 from shared.thread import reply
@@ -20,7 +21,10 @@ def running_canary(services: Services) -> str | None:
     lease = services.store.lease()
     if lease is None or not lease.tag:
         return None
-    found = services.store.release(lease.tag)
+    try:
+        found = services.store.release(lease.tag)
+    except CorruptRecord:  # a record that cannot be read runs no canary: a rollback goes ahead as without one
+        return None
     if found is None or found[0].ended or found[0].state == LIVE:
         return None
     state = from_record(found[0].canary, f"releases/{lease.tag}.json")

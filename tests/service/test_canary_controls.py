@@ -126,3 +126,11 @@ def test_a_control_for_a_tag_that_has_ended_is_refused():
 def test_a_malformed_control_is_refused_saying_what_was_expected(payload, message):
     with pytest.raises(InputError, match=message):
         parse_rollback_message(json.dumps(payload).encode(), {})
+
+
+def test_a_rollback_request_while_the_lease_holders_record_is_corrupt_rolls_back_as_without_a_canary():
+    world = waiting_canary()
+    name = "releases/v1.0.0.json"
+    data, generation = world.records.objects[name]
+    world.records.objects[name] = ({**data, "canary": {"step": "one"}}, generation)
+    assert not publish(world, {"to": "previous", "reason": "alarm"}, "m-1").startswith("canary")
