@@ -84,3 +84,37 @@ def test_a_candidate_answering_errors_fails_its_first_step_while_stable_keeps_mo
     assert by_candidate > 0 and by_stable > 3 * by_candidate  # 20 % at most went to the candidate
     failure = [m["text"] for m in cloud.thread("v1.1.0")[1:] if "Canary:" in m["text"]]
     assert failure and "candidate" in failure[0] and "stable" in failure[0]
+
+
+@pytest.fixture
+def slow_canary_cloud():
+    """A canary whose steps wait longer than the test: only a person's controls move it on."""
+    slow = {**CANARY, "min_seconds_per_step": 60.0, "max_seconds_per_step": 120.0}
+    with LocalCloud(latency=dict(LATENCY), config={"canary": slow}) as local:
+        yield local
+        assert local.functions.overran == [], "an invocation outlasted the function's timeout"
+
+
+def test_pause_and_abort_from_the_command_line_are_told_once_and_abort_sends_the_traffic_back_to_stable(
+        slow_canary_cloud):
+    from tests.e2e.test_cli import cli
+
+    cloud = slow_canary_cloud
+    stable = cloud.fake_run.traffic(API)
+    cloud.push_tag("v1.0.0")
+    candidate = revision_name(API, "v1.0.0")
+    cloud.wait_for(lambda: cloud.traffic(API).get(candidate) == 20, 30, what="the canary's first step")
+    assert cli(cloud, "canary", "pause", "--by", "dana").returncode == 0
+    cloud.wait_for(lambda: any("paused by dana" in m["text"] for m in cloud.thread("v1.0.0")), 20,
+                   what="the pause told in the thread")
+    done = cli(cloud, "canary", "abort", "v1.0.0", "--by", "dana", "--reason", "checkout is slow")
+    assert done.returncode == 0, done.stderr
+    record = wait_ended(cloud, "v1.0.0", timeout=30)
+    assert record["state"] == "failed" and "aborted by dana: checkout is slow" in record["error"]
+    assert cloud.traffic(API) == stable
+    controls = [c["kind"] for c in record["canary"]["controls"]]
+    assert controls == ["pause", "abort"]
+    told = [m["text"] for m in cloud.thread("v1.0.0") if ":joystick:" in m["text"]]
+    assert len(told) == 2
+    history = cli(cloud, "history").stdout
+    assert "canary control pause" in history and "canary aborted: aborted by dana" in history
