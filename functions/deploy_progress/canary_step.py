@@ -29,6 +29,7 @@ from shared.core.canary import (
     TooEarly,
     Verdict,
     Wait,
+    Window,
     begin,
     judge_step,
     next_action,
@@ -44,6 +45,7 @@ NO_FIGURES = StepFigures(0, 0)
 
 
 class CanaryStep(Attempt):
+    _judged_over: Window | None = None  # the window the latest figures were read over, for the thread
     def _probe(self, base_url: str) -> tuple[bool, str]:
         raise NotImplementedError  # the deploy's steps probe (shared.smoke's rules), the same as the bake
 
@@ -85,7 +87,7 @@ class CanaryStep(Attempt):
                 return self._abort(action, evidence, service, stable)
             if isinstance(action, Advance):
                 passed = evidence if isinstance(evidence, Verdict) else None
-                self._tell(wording.canary_passed(action.step - 1, len(policy.steps), _figures_text(passed)))
+                self._tell(wording.canary_passed(action.step - 1, len(policy.steps), self._figures_text(passed)))
                 continue  # the next look sets the traffic of the step now recorded
             if isinstance(action, HoldAndTell):
                 self.log.warning("canary held past its longest", text=action.text)
@@ -129,6 +131,7 @@ class CanaryStep(Attempt):
         figures = [self.s.metrics.window_figures(api, revision, seen.start, seen.end) for revision in (candidate, stable)]
         judged = [StepFigures(f.requests, min(f.by_class.get("5xx", 0), f.requests), f.p95_latency_ms) for f in figures]
         verdict = judge_step(judged[0], judged[1], ok, policy, probe_detail=detail)
+        self._judged_over = seen
         self.log.info("canary step judged", outcome=verdict.outcome.value, window_start=seen.start,
                       window_end=seen.end, candidate_requests=judged[0].requests, stable_requests=judged[1].requests)
         return verdict
@@ -163,12 +166,23 @@ class CanaryStep(Attempt):
         tags = {revision: name for name, revision in service.tags.items()}
         self._guard_traffic()
         self.s.run.set_traffic(self.config.api.service, action.targets(stable, tags.get(stable, "")))
-        figures = _figures_text(evidence if isinstance(evidence, Verdict) else None)
+        figures = self._figures_text(evidence if isinstance(evidence, Verdict) else None)
         self.log.warning("canary ended: all the API's traffic back on stable", reason=action.reason,
                          stable=stable)
         self._step("canary", "finished")
         self._fail(wording.canary_failure(action.reason, figures, stable), restore=True)
         return False
+
+    def _figures_text(self, verdict: Verdict | None) -> str:
+        """Both revisions' figures, and the window they were read over and how late Monitoring's data was."""
+        if verdict is None or (verdict.candidate.requests == 0 and verdict.stable.requests == 0):
+            return ""
+        c, s = verdict.candidate, verdict.stable
+        figures = wording.canary_figures((c.requests, c.errors, c.known_p95), (s.requests, s.errors, s.known_p95))
+        judged = self._judged_over
+        if judged is None:
+            return figures
+        return f"{figures}; {wording.canary_window(judged.start, judged.end, self.config.watchdog.metrics_lag_seconds)}"
 
     def _tell(self, text: str) -> None:
         reply(self.s, self._load(), text)
@@ -184,13 +198,6 @@ def _ended(state: CanaryState, reason: str) -> CanaryState:
     from dataclasses import replace
 
     return replace(state, ended=ABORTED, end_reason=reason, ending=None, ending_reason="", paused=False)
-
-
-def _figures_text(verdict: Verdict | None) -> str:
-    if verdict is None or (verdict.candidate.requests == 0 and verdict.stable.requests == 0):
-        return ""
-    c, s = verdict.candidate, verdict.stable
-    return wording.canary_figures((c.requests, c.errors, c.known_p95), (s.requests, s.errors, s.known_p95))
 
 
 __all__ = ["CanaryStep", "Wait"]

@@ -323,6 +323,11 @@ def canary_figures(candidate: tuple[int, int, float | None], stable: tuple[int, 
     return f"{one('candidate', candidate)}; {one('stable', stable)}"
 
 
+def canary_window(start: float, end: float, lag: float) -> str:
+    """The window a canary step's figures were read over, and how far behind now it ended (Monitoring's lag)."""
+    return f"window {clock_time(start)} to {clock_time(end)}, {duration(lag)} behind"
+
+
 def canary_passed(step: int, steps: int, figures: str) -> str:
     return f":white_check_mark: Canary step {step + 1} of {steps} passed ({figures})"
 
