@@ -160,7 +160,8 @@ class WatchdogConfig:
     reminder_seconds: float = _f("While still unhealthy, how often to remind", 3600.0, minimum=1)
     tick_seconds: float = _f(
         "How often Cloud Scheduler ticks the watchdog (setup schedules it every minute); a fast watch's last look "
-        "ends a watchdog.fast_probe_seconds before the next tick", 60.0, minimum=1,
+        "ends a watchdog.fast_probe_seconds before the next tick, so at most 100 (setup gives the watchdog a 120 s "
+        "timeout)", 60.0, minimum=1, maximum=100,
     )
     fast_probe_seconds: float = _f(
         "Inside the bake window, how often one tick's invocation looks again, until just before the next tick "

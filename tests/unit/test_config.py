@@ -182,3 +182,10 @@ def test_real_regions_are_accepted(region):
     data = raw()
     data["project"]["region"] = region
     assert config.parse(data).project.region == region
+
+
+def test_a_watchdog_tick_longer_than_its_functions_timeout_allows_is_refused():
+    data = raw()
+    data.setdefault("watchdog", {})["tick_seconds"] = 300
+    with pytest.raises(ConfigError, match="watchdog.tick_seconds: expected at most 100"):
+        config.parse(data)
