@@ -112,7 +112,8 @@ def _status(config: Any, as_json: bool) -> int:
     data = {
         "live": pointer.live,
         "previous": pointer.previous,
-        "in_flight": [{"tag": r.tag, "state": r.state, "waiting": r.waiting} for r in in_flight],
+        "in_flight": [{"tag": r.tag, "state": r.state, "waiting": r.waiting, "canary": _canary_now(config, r)}
+                      for r in in_flight],
         "lease": lease.to_dict() if lease else None,
         "watchdog": watchdog.data if watchdog else None,
     }
@@ -122,10 +123,25 @@ def _status(config: Any, as_json: bool) -> int:
     print(f"live:      {pointer.live or '(nothing deployed by tagship yet)'}")
     print(f"previous:  {pointer.previous or '-'}")
     for item in data["in_flight"]:
-        print(f"in flight: {item['tag']} ({item['state']}{', waiting' if item['waiting'] else ''})")
+        canary = f", {item['canary']}" if item["canary"] else ""
+        print(f"in flight: {item['tag']} ({item['state']}{', waiting' if item['waiting'] else ''}{canary})")
     if watchdog:
         print(f"watchdog:  {watchdog.data.get('status', 'unknown')} since {watchdog.data.get('since')}")
     return 0
+
+
+def _canary_now(config: Any, release: Any) -> str:
+    """Where a release's canary stands, in a few words ("" without one)."""
+    from shared.canary_record import from_record
+
+    state = from_record(release.canary, f"releases/{release.tag}.json")
+    if state is None:
+        return ""
+    if state.ended:
+        return f"canary {state.ended}"
+    steps = config.canary.steps
+    share = f" ({steps[state.step]} %)" if state.step < len(steps) else ""
+    return f"canary step {state.step + 1} of {len(steps)}{share}{', paused' if state.paused else ''}"
 
 
 def _history(config: Any, as_json: bool) -> int:

@@ -107,6 +107,7 @@ def test_pause_and_abort_from_the_command_line_are_told_once_and_abort_sends_the
     assert cli(cloud, "canary", "pause", "--by", "dana").returncode == 0
     cloud.wait_for(lambda: any("paused by dana" in m["text"] for m in cloud.thread("v1.0.0")), 20,
                    what="the pause told in the thread")
+    assert "in flight: v1.0.0 (deploying, canary step 1 of 2 (20 %), paused)" in cli(cloud, "status").stdout
     done = cli(cloud, "canary", "abort", "v1.0.0", "--by", "dana", "--reason", "checkout is slow")
     assert done.returncode == 0, done.stderr
     record = wait_ended(cloud, "v1.0.0", timeout=30)
