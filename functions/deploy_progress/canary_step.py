@@ -18,6 +18,7 @@ from functions.deploy_progress.attempt import Attempt, HandOver
 from shared.canary_record import from_record, to_record
 from shared.core import wording
 from shared.core.canary import (
+    ABORT,
     ABORTED,
     AbortToStable,
     Action,
@@ -120,6 +121,8 @@ class CanaryStep(Attempt):
         """A probe of the candidate's own URL, and once the step's window is long enough both revisions'
         figures over it. A failed probe is a verdict at once, whatever the window."""
         policy, now = self.config.canary, self._now()
+        if state.ended is not None or state.ending == ABORT:  # decided already: nothing left to look at
+            return TooEarly(now, "the canary has ended")
         ok, detail = self._probe(url) if url else (False, "the candidate has no tag URL")
         seen = window(state.step_started_at, now, self.config.watchdog.metrics_lag_seconds,
                       min_seconds=policy.min_seconds_per_step)
