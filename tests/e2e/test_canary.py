@@ -119,3 +119,16 @@ def test_pause_and_abort_from_the_command_line_are_told_once_and_abort_sends_the
     assert len(told) == 2
     history = cli(cloud, "history").stdout
     assert "canary control pause" in history and "canary aborted: aborted by dana" in history
+
+
+def test_a_rollback_request_during_a_canary_aborts_it_and_the_stable_release_keeps_serving(slow_canary_cloud):
+    cloud = slow_canary_cloud
+    stable = cloud.fake_run.traffic(API)
+    cloud.push_tag("v1.0.0")
+    cloud.wait_for(lambda: cloud.traffic(API).get(revision_name(API, "v1.0.0")) == 20, 30,
+                   what="the canary's first step")
+    cloud.publish(cloud.config.topics.rollback, {"to": "previous", "reason": "pager: 5xx", "requested_by": "alert"})
+    record = wait_ended(cloud, "v1.0.0", timeout=30)
+    assert record["state"] == "failed" and "a rollback was requested by alert: pager: 5xx" in record["error"]
+    assert cloud.traffic(API) == stable and cloud.live_tag() is None  # nothing else was rolled back
+    assert [c["kind"] for c in record["canary"]["controls"]] == ["rollback"]
