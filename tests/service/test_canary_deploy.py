@@ -202,3 +202,13 @@ def test_the_history_shows_each_verdict_with_both_revisions_figures_and_how_the_
     lines = history_lines(from_record(release(world).canary))  # type: ignore[arg-type]
     assert lines[0].startswith("canary step 1: fail -> aborted (candidate 30/100 5xx, p95 120 ms; stable 1/900 5xx")
     assert lines[-1].startswith("canary aborted: canary step 1 of 2 (10 %) failed")
+
+
+def test_a_step_still_inconclusive_at_its_longest_is_promoted_when_the_config_says_promote():
+    world = canary_world(inconclusive="promote")
+    world.metrics.served = {CANDIDATE: served(3), STABLE: served(900)}
+    built(world)
+    assert drive(world) == "live"
+    state = from_record(release(world).canary)
+    assert state is not None and state.ended == "promoted" and "as canary.inconclusive says" in state.end_reason
+    assert [(j.step, j.led_to, j.verdict.outcome.value) for j in state.history] == [(0, "promoted", "inconclusive")]
