@@ -36,3 +36,4 @@ clean:
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m tools.bench
+	$(PY) -m tools.bench.progressive

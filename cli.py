@@ -27,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", default="previous", help="a tag, or 'previous' (default)")
     rollback.add_argument("--reason", required=True)
     rollback.add_argument("--by", default=None, help="who asks (default: $USER)")
+    canary = sub.add_parser("canary", help="pause, resume, promote now or abort the running canary (publishes the "
+                            "control on the rollback topic)")
+    canary.add_argument("verb", choices=("pause", "resume", "promote", "abort"))
+    canary.add_argument("tag", nargs="?", default=None, help="the release whose canary (default: the one running)")
+    canary.add_argument("--reason", default="")
+    canary.add_argument("--by", default=None, help="who asks (default: $USER)")
     start = sub.add_parser("start", help="start the release of a tag by hand, as its push would (GitHub sends no push "
                            "event when more than three tags are pushed at once)")
     start.add_argument("tag")
@@ -94,6 +100,8 @@ def main(argv: list[str]) -> int:
             return _rollback(config, args)
         if args.command == "start":
             return _start(config, args)
+        if args.command == "canary":
+            return _canary(config, args)
         if args.command == "metrics":
             return _metrics(config, args)
         if args.command == "setup":
@@ -131,7 +139,8 @@ def _status(config: Any, as_json: bool) -> int:
     data = {
         "live": pointer.live,
         "previous": pointer.previous,
-        "in_flight": [{"tag": r.tag, "state": r.state, "waiting": r.waiting} for r in in_flight],
+        "in_flight": [{"tag": r.tag, "state": r.state, "waiting": r.waiting, "canary": _canary_now(config, r)}
+                      for r in in_flight],
         "lease": lease.to_dict() if lease else None,
         "watchdog": watchdog.data if watchdog else None,
     }
@@ -141,13 +150,29 @@ def _status(config: Any, as_json: bool) -> int:
     print(f"live:      {pointer.live or '(nothing deployed by tagship yet)'}")
     print(f"previous:  {pointer.previous or '-'}")
     for item in data["in_flight"]:
-        print(f"in flight: {item['tag']} ({item['state']}{', waiting' if item['waiting'] else ''})")
+        canary = f", {item['canary']}" if item["canary"] else ""
+        print(f"in flight: {item['tag']} ({item['state']}{', waiting' if item['waiting'] else ''}{canary})")
     if watchdog:
         print(f"watchdog:  {watchdog.data.get('status', 'unknown')} since {watchdog.data.get('since')}")
     return 0
 
 
+def _canary_now(config: Any, release: Any) -> str:
+    """Where a release's canary stands, in a few words ("" without one)."""
+    from shared.canary_record import from_record
+
+    state = from_record(release.canary, f"releases/{release.tag}.json")
+    if state is None:
+        return ""
+    if state.ended:
+        return f"canary {state.ended}"
+    steps = config.canary.steps
+    share = f" ({steps[state.step]} %)" if state.step < len(steps) else ""
+    return f"canary step {state.step + 1} of {len(steps)}{share}{', paused' if state.paused else ''}"
+
+
 def _history(config: Any, as_json: bool) -> int:
+    from shared.canary_record import from_record, history_lines
     from shared.core.wording import duration
 
     releases = _store(config).releases()
@@ -158,6 +183,9 @@ def _history(config: Any, as_json: bool) -> int:
     for release in releases:
         took = duration(release.history[-1][1] - release.created_at) if release.history else "-"
         print(f"{release.tag:<12} {release.state:<12} {took:>11}  {release.pushed_by:<12} {release.error}")
+        canary = from_record(release.canary, f"releases/{release.tag}.json")
+        for line in history_lines(canary) if canary is not None else []:
+            print(f"{'':<12} {line}")
     return 0
 
 
@@ -170,6 +198,18 @@ def _rollback(config: Any, args: Any) -> int:
     request = {"to": args.to, "from": live, "reason": args.reason, "requested_by": args.by or getpass.getuser()}
     message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, request)
     print(f"rollback requested ({message_id}): {live or '-'} -> {args.to}. Watch the release thread in Slack.")
+    return 0
+
+
+def _canary(config: Any, args: Any) -> int:
+    import getpass
+
+    from shared.adapters.pubsub import GooglePublisher
+
+    control = {"canary": args.verb, "tag": args.tag, "reason": args.reason, "requested_by": args.by or getpass.getuser()}
+    message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, control)
+    print(f"canary {args.verb} requested ({message_id}) for {args.tag or 'the running canary'}. "
+          "Watch the release thread in Slack.")
     return 0
 
 

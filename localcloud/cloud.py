@@ -37,8 +37,10 @@ FAST = {
     "deploy": {"smoke_timeout_seconds": 3.0, "smoke_interval_seconds": 0.1, "bake_seconds": 0.6,
                "probe_interval_seconds": 0.2, "probe_timeout_seconds": 2.0, "lease_seconds": 120},
     "watchdog": {"consecutive_failures": 2, "min_requests": 20, "window_seconds": 60, "bake_window_seconds": 600.0,
-                 "reminder_seconds": 30.0, "metrics_lag_seconds": 1.0},
+                 "reminder_seconds": 30.0, "metrics_lag_seconds": 1.0,
+                 "fast_probe_seconds": 0.0},  # one look per tick unless a test asks for the fast watch
     "slack": {"timeout_seconds": 2.0, "actors": ["U0RELEASER"]},  # the person the local Slack app lets press
+    "canary": {"steps": []},  # the example's canary is on; the local cloud runs one only when a test asks for it
 }
 SLACK_SIGNING_SECRET = "local-slack-signing-secret-not-for-production"
 

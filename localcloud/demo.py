@@ -2,7 +2,9 @@
 
     v1.0.0 goes live; v1.1.0 (unhealthy) is stopped by its smoke test while v1.0.0 keeps serving; v1.2.0 goes live;
     v1.3.0 degrades after going live, the watchdog catches it and v1.2.0 is back; a person rolls back one more
-    release and then forward again by tag; a Monitoring incident opens and closes.
+    release and then forward again by tag; a Monitoring incident opens and closes. Then, on a local cloud whose
+    config has canary steps, with users' traffic from the load generator: v2.0.0 passes both canary steps and goes
+    live; v2.1.0, answering errors, fails its first step while the stable release keeps most of the traffic.
 
 Exits non-zero as soon as something does not happen as told.
 """
@@ -109,7 +111,6 @@ def deploy_story(cloud: LocalCloud, narrator: Narrator) -> None:
 
 
 def _unit(cloud: LocalCloud, tag: str) -> bool:
-    from shared.release import revision_name
 
     api, worker = cloud.config.api.service, cloud.config.worker.service
     return (cloud.traffic(api) == {revision_name(api, tag): 100}
@@ -188,6 +189,45 @@ def rollback_story(cloud: LocalCloud, narrator: Narrator) -> None:
             print("          • " + message["text"].splitlines()[0])
 
 
+CANARY = {"steps": [20, 60], "min_seconds_per_step": 2.0, "min_requests_per_step": 20, "max_seconds_per_step": 20.0,
+          "inconclusive": "rollback"}
+
+
+def canary_story(cloud: LocalCloud, narrator: Narrator) -> None:
+    from localcloud.router import LoadGenerator
+
+    api = cloud.config.api.service
+    steps = cloud.config.canary.steps
+    narrator.say(f"a canary in steps {list(steps)} %, then all the traffic; users send 60 requests a second")
+    load = LoadGenerator(f"{cloud.router.base_url}/s/{api}", rps=60, paths=["/api/items"], max_seconds=120)
+    load.start()
+    try:
+        narrator.say("v2.0.0: a healthy release goes through its canary (against the revision before tagship)")
+        cloud.push_tag("v2.0.0")
+        record = _wait(cloud, _ended(cloud, "v2.0.0"), 60, "v2.0.0 to end")
+        narrator.check("v2.0.0 passed every step and is live", record["state"] == "live"
+                       and record["canary"].get("ended") == "promoted", record.get("error", ""))
+        _timeline(narrator, record)
+        _thread(cloud, record)
+        stable, candidate = revision_name(api, "v2.0.0"), revision_name(api, "v2.1.0")
+        since = time.time()
+        narrator.say("v2.1.0: healthy on its health checks, but 60 % of its answers are 500s")
+        cloud.push_tag("v2.1.0", app="errors", error_ratio=0.6)
+        record = _wait(cloud, _ended(cloud, "v2.1.0"), 60, "v2.1.0 to end")
+    finally:
+        load.stop()
+    history = record.get("canary", {}).get("history", [])
+    narrator.check("v2.1.0 failed at its first canary step", record["state"] == "failed"
+                   and [j["step"] for j in history] == [0], record.get("error", ""))
+    narrator.check("all the API's traffic is back on v2.0.0", cloud.traffic(api) == {stable: 100}, str(cloud.traffic(api)))
+    served = [r.revision for r in cloud.router.request_log if r.time >= since and not r.via_tag]
+    narrator.check("stable kept most of the traffic meanwhile", served.count(stable) > 3 * served.count(candidate),
+                   f"stable {served.count(stable)}, candidate {served.count(candidate)}")
+    narrator.say(f"  requests while v2.1.0 ran: stable {served.count(stable)}, candidate {served.count(candidate)}")
+    _timeline(narrator, record)
+    _thread(cloud, record)
+
+
 def run_demo(quick: bool = False) -> int:
     from pathlib import Path
 
@@ -213,6 +253,10 @@ def _run(quick: bool, log_path: Any) -> int:
             deploy_story(cloud, narrator)
             if not quick:
                 rollback_story(cloud, narrator)
+        if not quick:
+            narrator.say("a second local cloud, whose config has canary steps")
+            with LocalCloud(latency=LATENCY, config={"canary": CANARY}) as cloud:
+                canary_story(cloud, narrator)
     except DemoFailed as failure:
         narrator.say(f"DEMO FAILED: {failure}")
         narrator.say(f"the functions' log lines: {log_path}")

@@ -160,6 +160,16 @@ class WatchdogConfig:
         "How late Cloud Monitoring's Cloud Run request metrics may arrive; windows end this long ago", 180.0, minimum=0
     )
     reminder_seconds: float = _f("While still unhealthy, how often to remind", 3600.0, minimum=1)
+    tick_seconds: float = _f(
+        "How often Cloud Scheduler ticks the watchdog (setup schedules it every minute); a fast watch's last look "
+        "ends a watchdog.fast_probe_seconds before the next tick, so at most 100 (setup gives the watchdog a 120 s "
+        "timeout)", 60.0, minimum=1, maximum=100,
+    )
+    fast_probe_seconds: float = _f(
+        "Inside the bake window, how often one tick's invocation looks again, until just before the next tick "
+        "(3 failed looks 5 s apart: a rollback asked about 10 s after the first); 0: the per-minute tick only",
+        5.0, minimum=0,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """The four DORA figures over a window, from the release records alone (pure).
 
 - deployment frequency: releases that went live per day;
-- lead time: from the tag push to live (the push stands in for the commit: GitHub's push event is what tagship sees);
-- change failure rate: of the releases that reached users (went live, or moved traffic and then failed), the share
-  rolled back or failed after traffic moved;
+- lead time: from the tag push to all the API's traffic on the release (the push stands in for the commit: GitHub's
+  push event is what tagship sees), counted for the releases that went live; a canary's steps are in it, the bake
+  after them is not; a record without that step's end counts to live;
+- change failure rate: of the releases that reached users (went live, moved traffic and then failed, or served a
+  canary's share), the share rolled back or failed after traffic moved (a canary that failed included);
 - time to restore: for rolled-back releases, from the first failure seen (the watchdog's or the rollback request's
   time, when recorded) to the traffic restored.
 """
@@ -28,14 +30,20 @@ class Dora:
 
 
 def _reached_users(release: Release) -> bool:
-    return release.at(LIVE) is not None or (release.state == FAILED and "rolled back" in release.error)
+    return release.at(LIVE) is not None or (release.state == FAILED and (
+        "rolled back" in release.error or "canary" in release.steps))
+
+
+def _all_traffic_at(release: Release) -> float | None:
+    """When all the API's traffic went to the release (the end of its API step), else when it went live."""
+    return release.steps.get("deploy_api", {}).get("finished") or release.at(LIVE)
 
 
 def dora(releases: list[Release], *, now: float, window_days: float = 30.0) -> Dora:
     since = now - window_days * DAY
     recent = [r for r in releases if r.created_at >= since]
     went_live = [r for r in recent if r.at(LIVE) is not None]
-    lead_times = [r.at(LIVE) - r.created_at for r in went_live]  # type: ignore[operator]
+    lead_times = [_all_traffic_at(r) - r.created_at for r in went_live]  # type: ignore[operator]
     reached = [r for r in recent if _reached_users(r)]
     failures = [r for r in reached if r.state == ROLLED_BACK or r.state == FAILED]
     restores = []

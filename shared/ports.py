@@ -121,6 +121,9 @@ class TrafficFigures:
 class Metrics(Protocol):
     def figures(self, service: str, window_seconds: int, revision: str | None = None,
                 lag_seconds: float = 0.0) -> TrafficFigures: ...
+    def window_figures(self, service: str, revision: str | None, start: float, end: float) -> TrafficFigures:
+        """What `service` (one `revision` of it) served from `start` to `end`, epoch seconds."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ class Release:
     error: str = ""
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> {"started": t, "finished": t}
     attempt: int = 1  # a tag retried after a failure before traffic moved runs as attempt 2, 3, ...
+    canary: dict[str, Any] = field(default_factory=dict)  # the canary's state (shared.canary_record); {}: none
 
     @property
     def identity(self) -> str:
@@ -202,6 +203,9 @@ class Release:
             raise CorruptRecord(name, "a release needs its tag and a history", generation)
         values["history"] = tuple((str(s), float(t)) for s, t in values["history"])
         values["traffic_moved"] = tuple(values.get("traffic_moved", ()))
+        from shared.canary_record import from_record
+
+        from_record(values.get("canary", {}), name, generation)  # a wrong-shaped canary is refused here
         return cls(**values)
 
 

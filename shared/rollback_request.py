@@ -6,7 +6,9 @@ Three kinds of message share the topic (DESIGN.md, "Rollback request"):
   `"requested_by": "health_watchdog", "trigger": "watchdog"`);
 - a Cloud Monitoring incident notification (schema `"version": "1.2"`), which is a request only when its policy is
   a rollback trigger (`is_rollback_trigger`);
-- Monitoring's "send test notification" (`"version": "test"`), which only proves the channel works.
+- Monitoring's "send test notification" (`"version": "test"`), which only proves the channel works;
+- a person's control of a running canary (`{"canary": "pause" | "resume" | "promote" | "abort", ...}`,
+  `shared.canary_control`).
 
 `parse_rollback_message` turns bytes into one of those typed messages or raises `InputError` saying what was
 expected and what was found (the entry point acknowledges it: redelivering a malformed message cannot help).
@@ -19,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.canary_control import CanaryControlRequest, parse_canary_control
 from shared.config import RollbackConfig
 from shared.errors import InputError
 from shared.text import cut
@@ -117,7 +120,8 @@ class Refusal:
     kind: str
 
 
-def parse_rollback_message(data: bytes, attributes: Mapping[str, str]) -> RollbackRequest | IncidentNotice | TestNotice:
+def parse_rollback_message(data: bytes, attributes: Mapping[str, str]
+                           ) -> RollbackRequest | IncidentNotice | TestNotice | CanaryControlRequest:
     """Reads one message of the rollback topic.
 
     A JSON object with a "version" is a Monitoring notification: "1.2" an incident, "test" a test notification,
@@ -136,6 +140,8 @@ def parse_rollback_message(data: bytes, attributes: Mapping[str, str]) -> Rollba
         raise InputError(f"rollback message: expected a JSON object, found {_describe(body)}")
     if "version" in body:
         return _parse_notification(body)
+    if "canary" in body:  # a person's control of a running canary (shared.canary_control)
+        return parse_canary_control(body, attributes)
     return _parse_request(body, attributes)
 
 

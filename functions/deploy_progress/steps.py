@@ -6,7 +6,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from functions.deploy_progress.attempt import Attempt, HandOver, _Abandoned
+from functions.deploy_progress.attempt import HandOver, _Abandoned
+from functions.deploy_progress.canary_step import CanaryStep
 from shared.adapters.cloudrun import poll_delays
 from shared.core import wording
 from shared.core.deploy import (
@@ -36,7 +37,7 @@ from shared.thread import reply
 from shared.unit_move import copy_frontend, frontend_prefix, snapshot_baseline
 
 
-class Steps(Attempt):
+class Steps(CanaryStep):
     def _migrate(self, release: Release) -> bool:
         """True when the migration ended (either way); False when it outlasts this invocation."""
         job = self.config.migrations.job
@@ -113,17 +114,20 @@ class Steps(Attempt):
             release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision},
                                                    traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
         if "api" not in release.traffic_moved:
-            self._step("deploy_api", "started")
-            state = run.deploy_revision(api, api_revision, release.image, tag=tag)
-            release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision}))
-            url = state.tag_urls.get(tag)
-            if not url:
-                raise TransientError(f"{api}: tag {tag} has no URL yet")
-            smoke = self._smoke(url, api_revision)
-            if isinstance(smoke, Fail):
-                self._fail(smoke.reason, restore=smoke.restore)
+            if not release.canary:  # a canary under way has its candidate deployed and smoke-tested already
+                self._step("deploy_api", "started")
+                state = run.deploy_revision(api, api_revision, release.image, tag=tag)
+                release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision}))
+                url = state.tag_urls.get(tag)
+                if not url:
+                    raise TransientError(f"{api}: tag {tag} has no URL yet")
+                smoke = self._smoke(url, api_revision)
+                if isinstance(smoke, Fail):
+                    self._fail(smoke.reason, restore=smoke.restore)
+                    return
+                reply(self.s, release, wording.candidate_passed(api_revision))
+            if (self.config.canary.steps or release.canary) and not self._canary(self._load(), api_revision, tag):
                 return
-            reply(self.s, release, wording.candidate_passed(api_revision))
             self._guard_traffic()
             run.set_traffic(api, all_to(api_revision, tag))
             release = self._update(lambda r: r.but(traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urljoin
 
-from shared import gates
+from shared import deadline, gates
 from shared.core import wording
+from shared.core.fast_watch import Stop, next_look
 from shared.core.queue import LeaseView, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
 from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
@@ -26,11 +27,36 @@ from shared.webhook import Start
 from shared.wiring import Services
 
 _ASSET = re.compile(r"""(?:src|href)=["']([^"']+\.(?:js|css))["']""")
+STOOD_DOWN = "concurrent tick"
 DETAIL_LIMIT = 300  # what a probe says it was answered: a health body, an error, asset names from the page
 
 
 def handle(services: Services, data: bytes, attributes: dict[str, str], message_id: str, log: Logger,
            published_at: float | None = None) -> str:
+    """One tick: a look, and inside the live release's bake window more looks, one a `fast_probe_seconds`, until
+    just before the next tick (`shared.core.fast_watch`). A look that acts, or stands down for a concurrent one,
+    ends the invocation."""
+    config = services.config
+    started = services.clock()
+    until = started + deadline.left(deadline.usable(deadline.function_timeout()))
+    verdict, acted, live_since = _look(services, log)
+    if verdict != STOOD_DOWN:
+        _nudge(services, log)
+    while True:
+        now = services.clock()
+        step = next_look(now=now, started=started, live_since=live_since, acted=acted,
+                         interval=config.watchdog.fast_probe_seconds, tick_seconds=config.watchdog.tick_seconds,
+                         probe_seconds=config.deploy.probe_timeout_seconds,
+                         bake_window=config.watchdog.bake_window_seconds, until=until)
+        if isinstance(step, Stop):
+            return verdict
+        services.sleep(step.pause)
+        verdict, acted, live_since = _look(services, log)
+
+
+def _look(services: Services, log: Logger) -> tuple[str, bool, float | None]:
+    """Probe, judge, remember, act: (the verdict, whether it acted or stood down, since when the live release is
+    live)."""
     config = services.config
     revision = _live_revision(services, log)
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -69,7 +95,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
         store.save_watchdog(decision.new_state.to_dict(), record.generation if record else None)
     except PreconditionFailed:
         log.info("another tick judged at the same time; this one stands down")
-        return "concurrent tick"
+        return STOOD_DOWN, True, live_since
     log = log.bind(tag=live)
     log.info("health judged", verdict=diagnosis.verdict.name.lower(), reasons=list(diagnosis.reasons))
     if decision.alert is not None:
@@ -86,8 +112,7 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
              "requested_by": "health_watchdog", "trigger": "watchdog"},
         )
         log.warning("rollback requested", from_tag=decision.rollback_from)
-    _nudge(services, log)
-    return diagnosis.verdict.name.lower()
+    return diagnosis.verdict.name.lower(), bool(decision.rollback_from), live_since
 
 
 def _nudge(services: Services, log: Logger) -> None:

@@ -11,8 +11,11 @@ import time
 import uuid
 from typing import Any
 
+from functions.rollback.canary_control import apply, control_canary, running_canary
 from shared import gates
+from shared.canary_control import CanaryControlRequest
 from shared.core import wording
+from shared.core.canary import ROLLBACK, Control
 from shared.errors import LeaseHeld, PermanentError, TagshipError, TransientError
 from shared.log import Logger
 from shared.release import FAILED, LIVE, ROLLED_BACK, VERIFYING, Release
@@ -42,6 +45,8 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     """`published_at` settles a request without `from`: it rolls back from what was live when it was sent, so two
     such requests never walk back two releases."""
     message = parse_rollback_message(data, attributes)
+    if isinstance(message, CanaryControlRequest):
+        return control_canary(services, message, message_id, log)
     if isinstance(message, TestNotice):
         services.notifier.post(wording.monitoring_test_notice())
         return "test notification"
@@ -54,6 +59,10 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     # Pub/Sub names no publisher: who may ask is IAM on the topic, and what a request says of itself is a claim,
     # logged as one and never consulted to decide what is allowed.
     claims = log.bind(claimed_trigger=request.trigger, claimed_by=request.requested_by)
+    canary = running_canary(services)
+    if canary is not None:  # a rollback asked during a canary aborts it: the stable release serves on
+        return apply(services, canary, Control(ROLLBACK, by=request.requested_by, reason=request.reason),
+                     message_id, claims)
     return Rollback(services, request, message_id, claims, published_at).run()
 
 

@@ -1,6 +1,7 @@
 """Cloud Monitoring v3: request counts by response class and latency percentiles of a Cloud Run service."""
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = ["GoogleMetrics", "Metrics", "TrafficFigures"]
 
 REQUEST_COUNT = "run.googleapis.com/request_count"
 REQUEST_LATENCIES = "run.googleapis.com/request_latencies"
+MIN_ALIGNMENT_SECONDS = 60  # Monitoring refuses a shorter alignment period
 
 
 class GoogleMetrics:
@@ -32,14 +34,12 @@ class GoogleMetrics:
             text += f' AND resource.labels.revision_name = "{revision}"'
         return text
 
-    def _series(self, metric: str, service: str, revision: str | None, window: int, aggregation: Any,
-                lag_seconds: float = 0.0) -> list[Any]:
-        """The window ends `lag_seconds` ago: Cloud Run's request metrics reach Monitoring minutes late, and a
-        window that ends now would judge a partly filled last stretch as if traffic had stopped."""
+    def _series(self, metric: str, service: str, revision: str | None, span: tuple[float, float],
+                aggregation: Any) -> list[Any]:
         from google.cloud import monitoring_v3
 
-        end = int(time.time() - lag_seconds) + 1
-        interval = monitoring_v3.TimeInterval(end_time={"seconds": end}, start_time={"seconds": end - 1 - window})
+        start, end = span
+        interval = monitoring_v3.TimeInterval(end_time=_timestamp(end), start_time=_timestamp(start))
         try:
             return list(
                 clients.metrics().list_time_series(
@@ -57,21 +57,31 @@ class GoogleMetrics:
 
     def figures(self, service: str, window_seconds: int, revision: str | None = None,
                 lag_seconds: float = 0.0) -> TrafficFigures:
+        """The last `window_seconds`, ending `lag_seconds` ago: Cloud Run's request metrics reach Monitoring
+        minutes late, and a window that ends now would judge a partly filled last stretch as if traffic had
+        stopped."""
+        end = float(int(time.time() - lag_seconds) + 1)
+        return self.window_figures(service, revision, end - 1 - window_seconds, end)
+
+    def window_figures(self, service: str, revision: str | None, start: float, end: float) -> TrafficFigures:
+        """The figures of `service` (of one `revision`, by the resource label `revision_name`) served from
+        `start` to `end` (epoch seconds). The alignment period is the window, and at least the 60 s Monitoring
+        accepts: the interval alone bounds what is counted."""
         from google.cloud import monitoring_v3
 
         aligner = monitoring_v3.Aggregation.Aligner
+        period = {"seconds": max(MIN_ALIGNMENT_SECONDS, math.ceil(end - start))}
         counts = self._series(
             REQUEST_COUNT,
             service,
             revision,
-            window_seconds,
+            (start, end),
             monitoring_v3.Aggregation(
-                alignment_period={"seconds": window_seconds},
+                alignment_period=period,
                 per_series_aligner=aligner.ALIGN_DELTA,
                 cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
                 group_by_fields=["metric.labels.response_code_class"],
             ),
-            lag_seconds,
         )
         by_class: dict[str, int] = {}
         for series in counts:
@@ -81,15 +91,19 @@ class GoogleMetrics:
             REQUEST_LATENCIES,
             service,
             revision,
-            window_seconds,
+            (start, end),
             monitoring_v3.Aggregation(  # one pooled distribution: never the largest of per-series p95s
-                alignment_period={"seconds": window_seconds},
+                alignment_period=period,
                 per_series_aligner=aligner.ALIGN_DELTA,
                 cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
             ),
-            lag_seconds,
         )
         return TrafficFigures(requests=sum(by_class.values()), by_class=by_class, p95_latency_ms=_pooled_p95(latencies))
+
+
+def _timestamp(at: float) -> dict[str, int]:
+    seconds, nanos = divmod(round(at * 1e9), 1_000_000_000)
+    return {"seconds": int(seconds), "nanos": int(nanos)}
 
 
 def _bounds(options: Any) -> list[float]:

@@ -101,3 +101,13 @@ def restores(*, moved: Collection[str], frontend_published: bool, has_previous_f
     if frontend_published and has_previous_frontend:
         roles.add("frontend")
     return roles
+
+
+def canary_pause(*, now: float, changes_at: float | None, interval: float, until: float) -> Wait | HandOver:
+    """How long a canary step waits before it is judged again: the probe interval, or less when its answer changes
+    sooner (`changes_at`: its window long enough, its longest reached; None: only new figures or a control change
+    it). Handed over when that is past this invocation's budget (`until`), so no invocation sleeps past it."""
+    pause = interval if changes_at is None else max(0.0, min(interval, changes_at - now))
+    if now + pause > until:
+        return HandOver("the canary step outlasts this invocation")
+    return Wait(pause)

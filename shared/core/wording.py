@@ -337,3 +337,57 @@ def rollback_pending(tag: str, previous: str, needed: int, counted: int) -> str:
 def requesting_rollback(tag: str, previous: str, counted: int, age: float, window: float) -> str:
     return (f"Requesting a rollback from {outside(tag, 120)} to {outside(previous, 120)}: {counted} unhealthy checks in a row, "
             f"{outside(tag, 120)} live for {duration(age)}, inside the {duration(window)} bake window.")
+
+
+# -- the canary: its steps, its verdicts, a person's controls ----------------------------------------------------------
+def canary_step(step: int, steps: int, percent: int, revision: str, min_seconds: float, max_seconds: float) -> str:
+    """A canary step began: the candidate serves `percent` of the API's requests, stable the rest."""
+    return (f":hatching_chick: Canary step {step + 1} of {steps}: `{revision}` serves {percent} % of the API's "
+            f"requests, stable the rest; judged after at least {duration(min_seconds)}, at most "
+            f"{duration(max_seconds)}")
+
+
+def canary_figures(candidate: tuple[int, int, float | None], stable: tuple[int, int, float | None]) -> str:
+    """Each revision's (requests, 5xx answers, p95 ms) over the step's window, as a line of the thread."""
+    def one(name: str, figures: tuple[int, int, float | None]) -> str:
+        requests, errors, p95 = figures
+        latency = f", p95 {p95:.0f} ms" if p95 is not None else ", p95 unknown"
+        return f"{name} {errors} 5xx of {requests}{latency}"
+
+    return f"{one('candidate', candidate)}; {one('stable', stable)}"
+
+
+def canary_window(start: float, end: float, lag: float) -> str:
+    """The window a canary step's figures were read over, and how far behind now it ended (Monitoring's lag)."""
+    return f"window {clock_time(start)} to {clock_time(end)}, {duration(lag)} behind"
+
+
+def canary_passed(step: int, steps: int, figures: str) -> str:
+    return f":white_check_mark: Canary step {step + 1} of {steps} passed ({figures})"
+
+
+def canary_failure(reason: str, figures: str, stable: str) -> str:
+    """The release's error when its canary ends it (`failed` escapes it for the thread): why, the figures that
+    decided, and that all the API's traffic went back to `stable` at once."""
+    seen = f" ({figures})" if figures else ""
+    return f"Canary: {reason}{seen}; all the API's traffic is back on {stable}"
+
+
+def canary_promoted(reason: str) -> str:
+    """The canary ended promoted (its last step passed, a person's promote, or an inconclusive step's longest
+    with `canary.inconclusive = "promote"`); the API's traffic move follows as without a canary."""
+    return f":rocket: Canary promoted: {outside(reason, 600)}"
+
+
+def canary_held(text: str) -> str:
+    return f":pause_button: Canary: {outside(text, 1500)}"
+
+
+def canary_control(effect: str, tag: str) -> str:
+    """What a person's control (pause, resume, promote, abort) or a rollback request did to `tag`'s canary;
+    `effect` quotes who asked and why."""
+    return f":joystick: Canary of {outside(tag, 120)}: {outside(effect, 800)}"
+
+
+def canary_control_refused(tag: str, why: str) -> str:
+    return f":joystick: Canary control for {outside(tag, 120)} refused: {outside(why, 600)}"

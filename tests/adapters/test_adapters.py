@@ -219,6 +219,28 @@ def test_a_service_with_no_requests_has_no_ratio_rather_than_zero(cloud):
     assert figures.requests == 0 and figures.error_ratio is None
 
 
+def test_a_revisions_figures_over_a_window_shorter_than_a_minute_count_only_it_and_only_then(cloud):
+    import time
+
+    import requests
+
+    revision = cloud.fake_run.traffic(API)
+    serving = max(revision, key=revision.get)
+    base = f"{cloud.router.base_url}/s/{API}"
+    started = time.time()
+    for _ in range(7):
+        requests.get(base + "/api/items", timeout=5)
+    ended = time.time()
+    metrics = GoogleMetrics(cloud.project)
+    # a 60 s alignment period at least (Monitoring refuses less), the interval alone bounds what is counted
+    figures = cloud.wait_for(lambda: (f := metrics.window_figures(API, serving, started, ended)).requests >= 7 and f,
+                             20, what="the requests to reach Monitoring")
+    assert figures.requests == 7 and ended - started < 60
+    assert metrics.window_figures(API, "botbalance-api-another", started, ended).requests == 0
+    before = min(r.time for r in cloud.router.request_log)
+    assert metrics.window_figures(API, serving, before - 30, before - 0.001).requests == 0
+
+
 # -- Slack ----------------------------------------------------------------------------------------------------------
 def test_posts_replies_in_a_thread_and_updates_the_root_in_place(cloud):
     notifier = SlackWebNotifier("xoxb-local-bot-token-not-for-production", "#deploys", 2.0)

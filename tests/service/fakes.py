@@ -18,12 +18,14 @@ from shared.ports import (
     ExecutionState,
     Http,
     HttpAnswer,
+    Metrics,
     Objects,
     Publisher,
     Record,
     RecordStore,
     ServiceState,
     StoredObject,
+    TrafficFigures,
     TrafficTarget,
 )
 from shared.state import StateStore
@@ -223,6 +225,23 @@ class FakeHttp:
                           {"access-control-allow-origin": "https://app.botbalance.io"}, 1.0)
 
 
+class FakeMetrics:
+    """Monitoring by revision: `served` maps a revision to what it served in any window asked (none: nothing);
+    `windows` records each (revision, start, end) asked."""
+
+    def __init__(self) -> None:
+        self.served: dict[str, TrafficFigures] = {}
+        self.windows: list[tuple[str | None, float, float]] = []
+
+    def figures(self, service: str, window_seconds: int, revision: str | None = None,
+                lag_seconds: float = 0.0) -> TrafficFigures:
+        return self.served.get(revision or "", TrafficFigures(0, {}, None))
+
+    def window_figures(self, service: str, revision: str | None, start: float, end: float) -> TrafficFigures:
+        self.windows.append((revision, start, end))
+        return self.served.get(revision or "", TrafficFigures(0, {}, None))
+
+
 class FakeBuilds:
     """Builds as Cloud Build would answer for them: `answers` maps a build id to its GetBuild answer."""
 
@@ -257,7 +276,9 @@ class World:
     def __init__(self, *, slack_down: bool = False) -> None:
         base = load()
         self.config = base.replace(deploy={"smoke_timeout_seconds": 0.05, "smoke_interval_seconds": 0.01,
-                                           "bake_seconds": 0.0, "probe_interval_seconds": 0.01})
+                                           "bake_seconds": 0.0, "probe_interval_seconds": 0.01},
+                                   canary={"steps": ()},  # the example's canary on only where a test asks
+                                   watchdog={"fast_probe_seconds": 0.0})  # one look per tick unless asked
         self.now = 1000.0
         self.records = FakeRecords(clock=lambda: self.now)
         self.store = StateStore(self.records)
@@ -267,12 +288,13 @@ class World:
         self.notifier = FakeNotifier(down=slack_down)
         self.http = FakeHttp()
         self.builds = FakeBuilds()
+        self.metrics = FakeMetrics()
         self.now = 1000.0
         self.services = Services(
             config=self.config, secrets=Secrets("secret", None, None), clock=self.clock, sleep=lambda s: None,
             overrides={"store": self.store, "run": self.run, "objects": self.objects, "publisher": self.publisher,
                        "notifier": self.notifier, "http": self.http,
-                       "builds": self.builds},
+                       "builds": self.builds, "metrics": self.metrics},
         )
         self.objects.put(self.config.frontend.bucket, "index.html", b"<html>manual</html>")
 
@@ -307,6 +329,7 @@ if TYPE_CHECKING:  # mypy (in make test) checks that each fake still matches its
     _notifier: Notifier = FakeNotifier()
     _http: Http = FakeHttp()
     _builds: Builds = FakeBuilds()
+    _metrics: Metrics = FakeMetrics()
 
 
 # --- what `python main.py doctor` reads ------------------------------------------------------------------------

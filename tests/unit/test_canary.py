@@ -389,3 +389,16 @@ def test_a_rollback_request_during_the_canary_aborts_it():
 def test_an_unknown_control_is_refused_as_a_value():
     with pytest.raises(ValueError):
         Control("skip")
+
+
+@pytest.mark.parametrize("candidate, stable, outcome", [
+    (figures(1000, 0, 120.0), figures(0, 0, None), PASS),
+    (figures(1000, 60, 120.0), figures(0, 0, None), FAIL),
+    (figures(1000, 0, 100.0), figures(9000, 270, 800.0), PASS),
+    (figures(1000, 10, 150.0), figures(9000, 900, 1500.0), PASS),
+], ids=["stable that served no requests leaves the candidate judged on the limits alone",
+        "stable that served no requests never excuses a candidate above a limit",
+        "a candidate better than stable on both figures passes",
+        "a candidate better than a failing stable passes: the canary judges the candidate, not stable"])
+def test_the_other_side_of_the_comparison(candidate, stable, outcome):
+    assert judge_step(candidate, stable, True, POLICY).outcome is outcome

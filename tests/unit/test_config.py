@@ -117,7 +117,7 @@ def test_canary_keys_are_refused_for_what_they_mean(change, message):
 
 
 def test_the_example_documents_the_canary_and_the_default_leaves_it_off():
-    assert config.load(EXAMPLE).canary.steps == ()  # on once the deploy runs the steps
+    assert config.load(EXAMPLE).canary.steps == (10, 50)  # the example turns the canary on
     data = raw()
     data.pop("canary")
     off = config.parse(data).canary
@@ -196,3 +196,10 @@ def test_a_freeze_window_is_checked_when_the_config_is_read_naming_its_place(win
     with pytest.raises(ConfigError) as refused:
         config.parse(raw)
     assert says in str(refused.value)
+
+
+def test_a_watchdog_tick_longer_than_its_functions_timeout_allows_is_refused():
+    data = raw()
+    data.setdefault("watchdog", {})["tick_seconds"] = 300
+    with pytest.raises(ConfigError, match="watchdog.tick_seconds: expected at most 100"):
+        config.parse(data)

@@ -7,6 +7,7 @@ from shared.core.deploy import (
     HandOver,
     Wait,
     bake_verdict,
+    canary_pause,
     migration_verdict,
     moved_roles,
     next_step,
@@ -142,3 +143,24 @@ def test_what_a_failed_release_gives_back(moved, published, kept, expected):
 )
 def test_the_step_each_state_runs_next(state, step):
     assert next_step(state) == step
+
+
+@pytest.mark.parametrize("now, changes_at, until, expected", [
+    (100.0, None, 400.0, Wait(5.0)),
+    (100.0, 102.0, 400.0, Wait(2.0)),
+    (100.0, 105.0, 400.0, Wait(5.0)),
+    (100.0, 300.0, 400.0, Wait(5.0)),
+    (100.0, 99.0, 400.0, Wait(0.0)),
+    (396.0, None, 400.0, HandOver("the canary step outlasts this invocation")),
+    (395.0, None, 400.0, Wait(5.0)),
+    (399.0, 400.0, 400.0, Wait(1.0)),
+], ids=["nothing to wait for but new figures: a probe interval",
+        "the answer changes sooner than a probe interval: only until then",
+        "the answer changes exactly a probe interval away: a probe interval",
+        "the answer changes much later: a probe interval, so controls and figures are read meanwhile",
+        "a moment already passed is no wait at all",
+        "a pause past this invocation's budget hands over",
+        "a pause ending exactly at the budget stays",
+        "a short pause that ends at the budget stays"])
+def test_how_long_a_canary_step_waits_before_it_is_judged_again(now, changes_at, until, expected):
+    assert canary_pause(now=now, changes_at=changes_at, interval=5.0, until=until) == expected

@@ -51,3 +51,16 @@ def test_time_to_restore_counts_from_when_the_failure_was_reported_when_the_roll
     bad = released("v2", NOW - DAY, *LIVE_PATH, ("rolled_back", 360))
     reported = bad.with_step("incident", "started", NOW - DAY + 300)
     assert dora([reported], now=NOW).time_to_restore_median_seconds == 60
+
+
+def test_lead_time_counts_from_the_push_to_all_the_api_traffic_canary_steps_included_bake_left_out():
+    canaried = released("v1", NOW - DAY, *LIVE_PATH).with_step("canary", "started", NOW - DAY + 20).with_step(
+        "deploy_api", "finished", NOW - DAY + 45)
+    assert dora([canaried], now=NOW).lead_time_median_seconds == 45
+
+
+def test_a_canary_that_failed_reached_users_and_is_a_failed_change():
+    good = released("v1", NOW - 2 * DAY, *LIVE_PATH)
+    canary = released("v2", NOW - DAY, ("migrating", 10), ("deploying", 20), ("failed", 90)).with_step(
+        "canary", "started", NOW - DAY + 30)
+    assert dora([good, canary], now=NOW).change_failure_rate == 0.5
