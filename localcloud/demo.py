@@ -111,7 +111,6 @@ def deploy_story(cloud: LocalCloud, narrator: Narrator) -> None:
 
 
 def _unit(cloud: LocalCloud, tag: str) -> bool:
-
     api, worker = cloud.config.api.service, cloud.config.worker.service
     return (cloud.traffic(api) == {revision_name(api, tag): 100}
             and cloud.traffic(worker) == {revision_name(worker, tag): 100})
