@@ -17,6 +17,7 @@ import hmac
 import json
 import os
 import tempfile
+import threading
 import time
 import uuid
 from concurrent import futures
@@ -43,6 +44,42 @@ FAST = {
     "canary": {"steps": []},  # the example's canary is on; the local cloud runs one only when a test asks for it
 }
 SLACK_SIGNING_SECRET = "local-slack-signing-secret-not-for-production"
+
+
+SHARE_EMULATOR_ENV = "TAGSHIP_LOCALCLOUD_SHARE_EMULATOR"  # "1": one Pub/Sub emulator per process, emptied per cloud
+_shared: dict[str, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def _shared_emulator(project: str) -> Any:
+    """The process's one Pub/Sub emulator (started on first use, stopped when the process exits): each cloud of a
+    test run then skips the emulator's start, the slow part of its own, and clears what the last cloud left."""
+    import atexit
+
+    from localcloud.processes import PubSubEmulator
+
+    with _shared_lock:
+        emulator = _shared.get("emulator")
+        if emulator is None or not emulator.running:
+            emulator = PubSubEmulator(project).start()
+            atexit.register(emulator.stop)
+            _shared["emulator"] = emulator
+        return emulator
+
+
+def _clear_pubsub(project: str) -> None:
+    """Every subscription and topic of `project` deleted from the emulator PUBSUB_EMULATOR_HOST names."""
+    from google.cloud import pubsub_v1
+
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    try:
+        for subscription in subscriber.list_subscriptions(request={"project": f"projects/{project}"}):
+            subscriber.delete_subscription(request={"subscription": subscription.name})
+        for topic in publisher.list_topics(request={"project": f"projects/{project}"}):
+            publisher.delete_topic(request={"topic": topic.name})
+    finally:
+        subscriber.close()
+        publisher.transport.close()
 
 
 class LocalCloud:
@@ -111,12 +148,15 @@ class LocalCloud:
         self.region = base.project.region
         self.repository = base.github.repository
 
-        # the two real servers start in parallel: they are the slow part
+        # the two real servers start in parallel: they are the slow part (the emulator's JVM most: 1-4 s)
+        shared = os.environ.get(SHARE_EMULATOR_ENV) == "1"
         with futures.ThreadPoolExecutor(max_workers=2) as pool:
-            emulator_future = pool.submit(lambda: PubSubEmulator(self.project).start())
+            emulator_future = pool.submit(lambda: _shared_emulator(self.project) if shared
+                                          else PubSubEmulator(self.project).start())
             gcs_future = pool.submit(lambda: FakeGcsServer().start())
             self.emulator = emulator_future.result()
-            self._stack.callback(self.emulator.stop)
+            if not shared:
+                self._stack.callback(self.emulator.stop)
             self.gcs = gcs_future.result()
             self._stack.callback(self.gcs.stop)
         self._tmp = tempfile.TemporaryDirectory(prefix="tagship-localcloud-")
@@ -126,6 +166,9 @@ class LocalCloud:
         self._setenv("PUBSUB_EMULATOR_HOST", self.emulator.host)
         self._setenv("STORAGE_EMULATOR_HOST", self.gcs.endpoint)
         clients.reset()
+        if shared:  # an emulator another cloud used: its topics and subscriptions go, before and after this one
+            _clear_pubsub(self.project)
+            self._stack.callback(_clear_pubsub, self.project)
 
         self.operations = OperationStore(self.scenario)
         self.fake_run = FakeCloudRun(self.scenario, self.operations, project=self.project, region=self.region,

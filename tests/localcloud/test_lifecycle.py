@@ -6,7 +6,13 @@ import socket
 
 import pytest
 
-from localcloud.cloud import LocalCloud
+from localcloud.cloud import SHARE_EMULATOR_ENV, LocalCloud
+
+
+@pytest.fixture(autouse=True)
+def own_emulator(monkeypatch):
+    """Each cloud here starts (and stops) an emulator of its own: what is checked is that nothing outlives it."""
+    monkeypatch.delenv(SHARE_EMULATOR_ENV, raising=False)
 
 
 def _alive(pid: int) -> bool:
@@ -63,3 +69,18 @@ def test_a_failure_while_starting_stops_what_had_started(monkeypatch):
             pass
     monkeypatch.setattr(cloud_module.LocalCloud, "_seed_world", original)
     assert started and not any(_alive(pid) for pid in started)
+
+
+def test_clouds_sharing_one_emulator_each_meet_only_their_own_topics(monkeypatch):
+    from google.cloud import pubsub_v1
+
+    monkeypatch.setenv(SHARE_EMULATOR_ENV, "1")
+    with LocalCloud(functions=False) as first:
+        publisher = pubsub_v1.PublisherClient()
+        publisher.create_topic(name=publisher.topic_path(first.project, "left-behind"))
+        emulator = first.emulator
+    with LocalCloud(functions=False) as second:
+        publisher = pubsub_v1.PublisherClient()
+        names = {t.name.rsplit("/", 1)[-1] for t in publisher.list_topics(request={"project": f"projects/{second.project}"})}
+        assert second.emulator is emulator
+    assert names == set(second._topics().values())
