@@ -15,10 +15,11 @@ from shared.errors import CorruptRecord, PermanentError, TagshipError, Transient
 from shared.log import Logger
 from shared.release import (
     FAILED,
+    LIVE,
     Release,
     revision_name,
 )
-from shared.state import TAKE
+from shared.state import ROLLBACK_HOLDER, TAKE
 from shared.thread import refresh_root, reply
 from shared.unit_move import move_unit
 from shared.wiring import Services
@@ -91,10 +92,22 @@ class Attempt:
         if self.store.hold_lease(self.tag, self.owner, now):
             return
         lease = self.store.lease()
-        if (lease is not None and lease.tag == self.tag and lease.owner == self.owner  # expired, and nobody took it
+        ours_expired = lease is not None and lease.tag == self.tag and lease.owner == self.owner  # nobody took it
+        free = lease is None or (lease.expires <= now and lease.tag != ROLLBACK_HOLDER)  # nobody holds it now
+        if ((ours_expired or (free and self._may_take_free()))
                 and self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE):
             return
         raise Stopped(f"{self.tag} no longer holds the deploy lease")
+
+    def _may_take_free(self) -> bool:
+        """A lease found free mid-deploy (lost, expired, or written back as it was before): nobody else is moving the unit, so
+        this release takes it again and goes on, unless it ended meanwhile (a rollback stopped it) or a newer
+        release went live (it would deploy over it); otherwise its half-moved unit would be left so."""
+        release = self._load()
+        return not release.ended and release.state != LIVE and self._newer_live(release) is None
+
+    def _newer_live(self, release: Release) -> str | None:
+        return None  # the drive loop knows the pointer: see Pipeline._newer_live
 
     def _fail(self, error: str, *, restore: bool) -> None:
         release = self._load()
