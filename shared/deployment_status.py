@@ -1,0 +1,106 @@
+"""A release's GitHub deployment: made once, its status kept following the release (github.deployments).
+
+Called where the release's Slack root is posted and refreshed (`shared.thread`), so every state change reaches
+GitHub from one place. GitHub never blocks a deploy or a rollback: each call is bounded by `github.timeout_seconds`,
+nothing here raises, a failure is logged (an error that only an operator can fix once per kind, with what to fix;
+others as warnings) and, after one, GitHub is left alone for `COOL_OFF_SECONDS` so a slow GitHub costs one timeout,
+not one per step. The next state change posts what the deployment should show by then.
+
+Exactly one deployment per release: its id is kept in the release record (`github_deployment`) with the last status
+posted (`github_status`); a record that lost the id finds the deployment again by ref, environment and the payload
+marker `{"tagship": <release identity>}` before making one.
+"""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Callable
+
+from shared.core.deployment_status import (
+    description,
+    github_state,
+    marker,
+    statuses_to_post,
+)
+from shared.errors import PermanentError
+from shared.log import Logger, logger
+from shared.release import Release
+
+if TYPE_CHECKING:
+    from shared.ports import Deployments
+    from shared.wiring import Services
+
+COOL_OFF_SECONDS = 60.0
+
+
+class NoDeploymentStatus:
+    """github.deployments off (the default): nothing is made, read or written."""
+
+    def follow(self, release: Release) -> None:
+        return None
+
+
+class DeploymentStatus:
+    def __init__(self, services: "Services", deployments: "Deployments") -> None:
+        self._s = services
+        self._deployments = deployments
+        self._told: set[str] = set()
+        self._quiet_until = 0.0
+        self._lock = threading.Lock()
+
+    def follow(self, release: Release) -> None:
+        """Brings the release's deployment to the status its state means. Never raises."""
+        log = logger.bind(tag=release.tag)
+        if self._s.clock() < self._quiet_until:
+            log.info("GitHub deployment status skipped: GitHub failed a moment ago", state=release.state)
+            return
+        try:
+            self._follow(release)
+        except Exception as error:  # noqa: BLE001 - GitHub must never fail a deploy
+            self._quiet_until = self._s.clock() + COOL_OFF_SECONDS
+            self._tell(error, log)
+
+    def _follow(self, release: Release) -> None:
+        store = self._s.store
+        found = store.release(release.tag)  # what is recorded now: another invocation may have posted since
+        current = found[0] if found else release
+        target = github_state(current.state, current.waiting)
+        posted = current.github_status if current.github_deployment else ""
+        steps = statuses_to_post(posted, target)
+        if not steps:
+            return
+        deployment_id = current.github_deployment or self._deployment(current)
+        for state in steps:
+            self._deployments.set_status(
+                deployment_id, state, description(current.tag, state, current.state, current.error),
+                environment_url=self._s.config.frontend.url, log_url=current.log_url)
+            store.update_release(current.tag, _posted(deployment_id, state))
+
+    def _deployment(self, release: Release) -> int:
+        """The release's deployment: found again by its marker (an id lost with a record), else made; recorded."""
+        github = self._s.config.github
+        mark = marker(release.identity)
+        found = self._deployments.find(release.tag, github.environment, mark)
+        made = found or self._deployments.create(release.tag, github.environment, mark,
+                                                 description(release.tag, "queued", release.state),
+                                                 production=github.production_environment)
+        recorded = self._s.store.update_release(
+            release.tag, lambda r: None if r.github_deployment else r.but(github_deployment=made, github_status=""))
+        if recorded is not None and recorded.github_deployment:
+            return recorded.github_deployment
+        return made
+
+    def _tell(self, error: Exception, log: Logger) -> None:
+        text = str(error)[:600]
+        if isinstance(error, PermanentError):
+            kind = text.split(":", 1)[0]
+            with self._lock:
+                first = kind not in self._told
+                self._told.add(kind)
+            if first:
+                log.error("GitHub deployment status not set; the deploy goes on", error=text)
+                return
+        log.warning("GitHub deployment status not set; the deploy goes on", error=text)
+
+
+def _posted(deployment_id: int, state: str) -> Callable[[Release], Release | None]:
+    return lambda r: r.but(github_status=state) if r.github_deployment == deployment_id else None
