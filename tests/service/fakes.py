@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from shared.adapters.slack import MessageRef, Notifier
 from shared.core.traffic import serving
 from shared.ports import (
-    Builds, CloudRun, ExecutionState, Http, HttpAnswer, Objects, Publisher, Record, RecordStore, ServiceState,
+    Builds, CloudRun, Deployments, ExecutionState, Http, HttpAnswer, Objects, Publisher, Record, RecordStore, ServiceState,
     StoredObject, TrafficTarget,
 )
 from shared.config import Secrets, load
-from shared.errors import NotFound, PreconditionFailed
+from shared.errors import NotFound, PermanentError, PreconditionFailed, TransientError
 from shared.state import StateStore
 from shared.wiring import Services
 
@@ -241,13 +241,60 @@ class FakeBuilds:
         return self.answers[build_id]
 
 
+class FakeDeployments:
+    """GitHub's deployments of one repository in memory: each deployment's ref, environment, payload and statuses.
+    `down` makes every call raise TransientError, `refusing` a PermanentError (as the adapter maps GitHub's
+    answers)."""
+
+    def __init__(self) -> None:
+        self.deployments: dict[int, dict[str, Any]] = {}
+        self.down = False
+        self.refusing = ""
+        self.calls = 0
+
+    def _answer(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise TransientError("GitHub did not answer to create the deployment on botbalance/botbalance: "
+                                 "ConnectionError")
+        if self.refusing:
+            raise PermanentError(self.refusing)
+
+    def find(self, ref: str, environment: str, marker: dict[str, str]) -> int | None:
+        self._answer()
+        for number, deployment in self.deployments.items():
+            if (deployment["ref"], deployment["environment"]) == (ref, environment) and all(
+                    deployment["payload"].get(k) == v for k, v in marker.items()):
+                return number
+        return None
+
+    def create(self, ref: str, environment: str, marker: dict[str, str], description: str, *,
+               production: bool) -> int:
+        self._answer()
+        number = len(self.deployments) + 1
+        self.deployments[number] = {"ref": ref, "environment": environment, "payload": dict(marker),
+                                    "production": production, "statuses": []}
+        return number
+
+    def set_status(self, deployment_id: int, state: str, description: str, *, environment_url: str,
+                   log_url: str) -> None:
+        self._answer()
+        assert len(description) <= 140
+        self.deployments[deployment_id]["statuses"].append(
+            {"state": state, "description": description, "environment_url": environment_url, "log_url": log_url})
+
+    def states(self, deployment_id: int = 1) -> list[str]:
+        return [status["state"] for status in self.deployments[deployment_id]["statuses"]]
+
+
 class World:
     """Every port faked, wired into the real Services."""
 
-    def __init__(self, *, slack_down: bool = False) -> None:
+    def __init__(self, *, slack_down: bool = False, github: bool = False) -> None:
         base = load()
         self.config = base.replace(deploy={"smoke_timeout_seconds": 0.05, "smoke_interval_seconds": 0.01,
-                                           "bake_seconds": 0.0, "probe_interval_seconds": 0.01})
+                                           "bake_seconds": 0.0, "probe_interval_seconds": 0.01},
+                                   github={"deployments": github})
         self.now = 1000.0
         self.records = FakeRecords(clock=lambda: self.now)
         self.store = StateStore(self.records)
@@ -257,12 +304,13 @@ class World:
         self.notifier = FakeNotifier(down=slack_down)
         self.http = FakeHttp()
         self.builds = FakeBuilds()
+        self.deployments = FakeDeployments()
         self.now = 1000.0
         self.services = Services(
             config=self.config, secrets=Secrets("secret", None, None), clock=self.clock, sleep=lambda s: None,
             overrides={"store": self.store, "run": self.run, "objects": self.objects, "publisher": self.publisher,
                        "notifier": self.notifier, "http": self.http,
-                       "builds": self.builds},
+                       "builds": self.builds, "deployments": self.deployments},
         )
         self.objects.put(self.config.frontend.bucket, "index.html", b"<html>manual</html>")
 
@@ -297,3 +345,4 @@ if TYPE_CHECKING:  # mypy (in make test) checks that each fake still matches its
     _notifier: Notifier = FakeNotifier()
     _http: Http = FakeHttp()
     _builds: Builds = FakeBuilds()
+    _deployments: Deployments = FakeDeployments()
