@@ -36,7 +36,7 @@ class GithubDeployments:
         self._repository = repository
 
     def _repo(self) -> Any:
-        return self._client.get_repo(self._repository, lazy=True)
+        return self._client.get_repo(self._repository)
 
     def find(self, ref: str, environment: str, marker: dict[str, str]) -> int | None:
         def look() -> int | None:
