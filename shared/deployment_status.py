@@ -13,6 +13,7 @@ marker `{"tagship": <release identity>}` before making one.
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import TYPE_CHECKING, Callable
 
 from shared.core.deployment_status import (
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from shared.wiring import Services
 
 COOL_OFF_SECONDS = 60.0
+CLAIM = "claim:"  # github_status while one invocation makes the deployment: its token and when
+CLAIM_SECONDS = 60.0
 
 
 class NoDeploymentStatus:
@@ -69,22 +72,39 @@ class DeploymentStatus:
         if not steps:
             return
         deployment_id = current.github_deployment or self._deployment(current)
+        if deployment_id is None:
+            return
         for state in steps:
             self._deployments.set_status(
                 deployment_id, state, description(current.tag, state, current.state, current.error),
                 environment_url=self._s.config.frontend.url, log_url=current.log_url)
             store.update_release(current.tag, _posted(deployment_id, state))
 
-    def _deployment(self, release: Release) -> int:
-        """The release's deployment: found again by its marker (an id lost with a record), else made; recorded."""
+    def _deployment(self, release: Release) -> int | None:
+        """The release's deployment: found again by its marker (an id lost with a record), else made; recorded.
+        Only the invocation whose claim lands in the record makes it (two build messages at once make one
+        deployment); a claim older than CLAIM_SECONDS is a dead invocation's and is taken over. None: another
+        invocation is making it now."""
         github = self._s.config.github
+        now = self._s.clock()
+        token = f"{CLAIM}{uuid.uuid4().hex}:{now:.3f}"
+
+        def claim(r: Release) -> Release | None:
+            if r.github_deployment or (r.github_status.startswith(CLAIM) and now - _claimed_at(r.github_status)
+                                       < CLAIM_SECONDS):
+                return None
+            return r.but(github_status=token)
+
+        claimed = self._s.store.update_release(release.tag, claim)
+        if claimed is None or claimed.github_status != token:
+            return claimed.github_deployment if claimed is not None else None
         mark = marker(release.identity)
         found = self._deployments.find(release.tag, github.environment, mark)
         made = found or self._deployments.create(release.tag, github.environment, mark,
                                                  description(release.tag, "queued", release.state),
                                                  production=github.production_environment)
         recorded = self._s.store.update_release(
-            release.tag, lambda r: None if r.github_deployment else r.but(github_deployment=made, github_status=""))
+            release.tag, lambda r: r.but(github_deployment=made, github_status="") if r.github_status == token else None)
         if recorded is not None and recorded.github_deployment:
             return recorded.github_deployment
         return made
@@ -104,3 +124,10 @@ class DeploymentStatus:
 
 def _posted(deployment_id: int, state: str) -> Callable[[Release], Release | None]:
     return lambda r: r.but(github_status=state) if r.github_deployment == deployment_id else None
+
+
+def _claimed_at(status: str) -> float:
+    try:
+        return float(status.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0.0
