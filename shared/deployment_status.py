@@ -17,12 +17,14 @@ import uuid
 from typing import TYPE_CHECKING, Callable
 
 from shared.core.deployment_status import (
+    INACTIVE,
+    SUCCESS,
     description,
     github_state,
     marker,
     statuses_to_post,
 )
-from shared.errors import PermanentError
+from shared.errors import PermanentError, TagshipError
 from shared.log import Logger, logger
 from shared.release import Release
 
@@ -51,7 +53,8 @@ class DeploymentStatus:
         self._lock = threading.Lock()
 
     def follow(self, release: Release) -> None:
-        """Brings the release's deployment to the status its state means. Never raises."""
+        """Brings the release's deployment to the status its state means (a live release whose deployment GitHub
+        made inactive, rolled back to, is a success again). Never raises."""
         log = logger.bind(tag=release.tag)
         if self._s.clock() < self._quiet_until:
             log.info("GitHub deployment status skipped: GitHub failed a moment ago", state=release.state)
@@ -79,6 +82,17 @@ class DeploymentStatus:
                 deployment_id, state, description(current.tag, state, current.state, current.error),
                 environment_url=self._s.config.frontend.url, log_url=current.log_url)
             store.update_release(current.tag, _posted(deployment_id, state))
+            if state == SUCCESS and current.previous.get("tag"):
+                # GitHub made the release before inactive (auto_inactive): its record says so, so that a rollback
+                # to it posts success again
+                self._made_inactive(str(current.previous["tag"]))
+
+    def _made_inactive(self, tag: str) -> None:
+        try:
+            self._s.store.update_release(tag, lambda r: r.but(github_status=INACTIVE) if r.github_status == SUCCESS
+                                         else None)
+        except TagshipError as error:  # its record is broken: a rollback to it is refused anyway
+            logger.bind(tag=tag).warning("could not record the deployment GitHub made inactive", error=str(error)[:200])
 
     def _deployment(self, release: Release) -> int | None:
         """The release's deployment: found again by its marker (an id lost with a record), else made; recorded.

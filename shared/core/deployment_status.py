@@ -12,7 +12,7 @@ QUEUED, IN_PROGRESS, SUCCESS, FAILURE, INACTIVE = "queued", "in_progress", "succ
 GITHUB_STATES = ("error", FAILURE, INACTIVE, IN_PROGRESS, QUEUED, "pending", SUCCESS)
 DESCRIPTION_MAX = 140
 MARKER_KEY = "tagship"  # the deployment's payload carries {"tagship": <release identity>}: found again by it
-ENDS = (FAILURE, INACTIVE)  # a deployment that reached one moves no more
+ENDS = (FAILURE,)  # a deployment that failed moves no more
 
 _BY_RELEASE_STATE = {
     "building": IN_PROGRESS, "migrating": IN_PROGRESS, "deploying": IN_PROGRESS, "publishing": IN_PROGRESS,
@@ -38,7 +38,10 @@ def github_state(release_state: str, waiting: bool = False) -> str:
 def statuses_to_post(posted: str, target: str) -> tuple[str, ...]:
     """The statuses to add, in order, to a deployment whose last status posted is `posted` ("" for a deployment
     just created) so that it shows `target`: a new deployment is queued first (the release was recorded), the same
-    status is never posted twice in a row, and a deployment that failed or went inactive moves no more."""
+    status is never posted twice in a row, a deployment that failed moves no more, and an inactive one moves only
+    back to success (a release rolled back to serves again)."""
+    if posted == INACTIVE:  # made inactive by a newer success, or rolled back: only serving again moves it
+        return (SUCCESS,) if target == SUCCESS else ()
     if posted in ENDS or posted == target:
         return ()
     if not posted:

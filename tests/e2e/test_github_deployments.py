@@ -23,8 +23,11 @@ def test_a_release_that_goes_live_and_is_rolled_back_is_one_deployment_queued_in
         assert success["environment_url"] == cloud.config.frontend.url
         assert success["log_url"] == cloud.release("v1.1.0")["log_url"] and success["log_url"]
         assert deployment["statuses"][3]["description"].startswith("v1.1.0 rolled back")
-        # GitHub itself made v1.0.0's success inactive when v1.1.0 succeeded (auto_inactive)
-        assert cloud.github.states("v1.0.0") == [["queued", "in_progress", "success", "inactive"]]
+        # GitHub itself made v1.0.0's success inactive when v1.1.0 succeeded (auto_inactive); the rollback makes
+        # it the environment's success again
+        cloud.wait_for(lambda: cloud.github.states("v1.0.0") == [["queued", "in_progress", "success", "inactive",
+                                                                  "success"]],
+                       20, what=f"v1.0.0 a success again, found {cloud.github.states('v1.0.0')}")
         assert cloud.release("v1.1.0")["github_deployment"] == deployment["id"]
         refused = [c for c in cloud.github.calls if c["status"] >= 400]
         assert refused == []

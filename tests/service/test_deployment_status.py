@@ -60,6 +60,9 @@ def test_a_rolled_back_release_goes_inactive_and_its_deployment_is_the_same_one(
     assert world.store.pointer().live == "v1.0.0"
     assert [d["ref"] for d in world.deployments.deployments.values()] == ["v1.0.0", "v1.1.0"]
     assert world.deployments.states(2) == ["queued", "in_progress", "success", "inactive"]
+    # GitHub made v1.0.0 inactive when v1.1.0 succeeded (auto_inactive); serving again, it is a success again
+    assert world.deployments.states(1) == ["queued", "in_progress", "success", "success"]
+    assert world.store.release("v1.0.0")[0].github_status == "success"
 
 
 def test_a_redelivered_drive_makes_no_second_deployment_and_posts_nothing_twice():

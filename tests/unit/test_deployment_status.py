@@ -48,7 +48,8 @@ def test_a_state_tagship_does_not_have_is_refused():
         ("", "success", ("queued", "success")), ("queued", "in_progress", ("in_progress",)),
         ("in_progress", "in_progress", ()), ("in_progress", "success", ("success",)),
         ("success", "inactive", ("inactive",)), ("in_progress", "failure", ("failure",)),
-        ("failure", "inactive", ()), ("inactive", "success", ()), ("in_progress", "queued", ("queued",)),
+        ("failure", "inactive", ()), ("inactive", "in_progress", ()), ("in_progress", "queued", ("queued",)),
+        ("inactive", "success", ("success",)), ("success", "success", ()),
     ],
     ids=[
         "a new deployment is queued first, then shows where the release is",
@@ -56,8 +57,9 @@ def test_a_state_tagship_does_not_have_is_refused():
         "a deployment made late still shows it was recorded first",
         "queued moves to in progress", "the same status is never posted twice in a row",
         "in progress moves to success", "a success rolled back goes inactive", "in progress moves to failure",
-        "a failed deployment moves no more", "an inactive deployment moves no more",
+        "a failed deployment moves no more", "an inactive deployment goes back to no step",
         "a release that starts waiting shows queued again",
+        "a release rolled back to serves again: success once more", "a live release refreshed posts nothing",
     ],
 )
 def test_which_statuses_a_deployment_gets_next(posted, target, expected):
