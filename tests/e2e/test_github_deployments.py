@@ -7,6 +7,7 @@ from tests.e2e.conftest import LATENCY, wait_ended
 
 
 def test_a_release_that_goes_live_and_is_rolled_back_is_one_deployment_queued_in_progress_success_inactive():
+    """And GitHub down afterwards holds nothing: the next release goes live."""
     with LocalCloud(latency=dict(LATENCY), github=True) as cloud:
         for tag in ("v1.0.0", "v1.1.0"):
             cloud.push_tag(tag)
@@ -31,3 +32,8 @@ def test_a_release_that_goes_live_and_is_rolled_back_is_one_deployment_queued_in
         assert cloud.release("v1.1.0")["github_deployment"] == deployment["id"]
         refused = [c for c in cloud.github.calls if c["status"] >= 400]
         assert refused == []
+
+        cloud.github.down = True  # GitHub down: the next release still goes live, and GitHub hears nothing of it
+        cloud.push_tag("v1.2.0")
+        assert wait_ended(cloud, "v1.2.0")["state"] == "live"
+        assert cloud.github.states("v1.2.0") == []

@@ -124,3 +124,16 @@ def test_with_deployments_off_github_is_never_asked_and_the_record_keeps_no_depl
     drive(world, "v1.0.0")
     assert world.deployments.calls == 0
     assert world.store.release("v1.0.0")[0].github_deployment is None
+
+
+def test_while_another_invocation_makes_the_deployment_none_is_made_and_a_dead_ones_claim_is_taken_over():
+    world = World(github=True)
+    world.built("v1.0.0")
+    claimed_at = world.now
+    world.store.update_release("v1.0.0", lambda r: r.but(github_status=f"claim:other:{claimed_at:.3f}"))
+    world.services.deployment_status.follow(world.store.release("v1.0.0")[0])
+    assert world.deployments.deployments == {}
+    world.now += 61  # the claimant never finished: its claim is a dead invocation's
+    world.services.deployment_status.follow(world.store.release("v1.0.0")[0])
+    assert world.deployments.states() == ["queued", "in_progress"]
+    assert world.store.release("v1.0.0")[0].github_deployment == 1
