@@ -8,13 +8,15 @@ not one per step. The next state change posts what the deployment should show by
 
 Exactly one deployment per release: its id is kept in the release record (`github_deployment`) with the last status
 posted (`github_status`); a record that lost the id finds the deployment again by ref, environment and the payload
-marker `{"tagship": <release identity>}` before making one.
+marker `{"tagship": <release identity>}` before making one. Each status is recorded (compare-and-swap) before it is
+posted, so two invocations following one release at once post it once; their posts may then reach GitHub out of
+order, which the next state change puts right.
 """
 from __future__ import annotations
 
 import threading
 import uuid
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from shared.core.deployment_status import (
     INACTIVE,
@@ -24,7 +26,7 @@ from shared.core.deployment_status import (
     marker,
     statuses_to_post,
 )
-from shared.errors import PermanentError, TagshipError
+from shared.errors import CorruptRecord, PermanentError, TagshipError
 from shared.log import Logger, logger
 from shared.release import Release
 
@@ -61,6 +63,8 @@ class DeploymentStatus:
             return
         try:
             self._follow(release)
+        except CorruptRecord:  # told where the record is read for the release itself; GitHub is not at fault
+            return
         except Exception as error:  # noqa: BLE001 - GitHub must never fail a deploy
             self._quiet_until = self._s.clock() + COOL_OFF_SECONDS
             self._tell(error, log)
@@ -77,15 +81,37 @@ class DeploymentStatus:
         deployment_id = current.github_deployment or self._deployment(current)
         if deployment_id is None:
             return
+        before = current.github_status if current.github_deployment == deployment_id else ""
         for state in steps:
-            self._deployments.set_status(
-                deployment_id, state, description(current.tag, state, current.state, current.error),
-                environment_url=self._s.config.frontend.url, log_url=current.log_url)
-            store.update_release(current.tag, _posted(deployment_id, state))
+            # the record moves first, compare-and-swap from what this invocation saw: of two invocations following
+            # one release at once only one posts each status; a post that fails puts the record back
+            if not self._record_status(current.tag, deployment_id, before, state):
+                return
+            try:
+                self._deployments.set_status(
+                    deployment_id, state, description(current.tag, state, current.state, current.error,
+                                                      waiting=current.waiting),
+                    environment_url=self._s.config.frontend.url, log_url=current.log_url)
+            except Exception:
+                self._record_status(current.tag, deployment_id, state, before)
+                raise
+            before = state
             if state == SUCCESS and current.previous.get("tag"):
                 # GitHub made the release before inactive (auto_inactive): its record says so, so that a rollback
                 # to it posts success again
                 self._made_inactive(str(current.previous["tag"]))
+
+    def _record_status(self, tag: str, deployment_id: int, before: str, after: str) -> bool:
+        """Whether this call moved the record's status from `before` to `after` (nobody else moved it first)."""
+        moved = False
+
+        def change(r: Release) -> Release | None:
+            nonlocal moved
+            moved = r.github_deployment == deployment_id and r.github_status == before
+            return r.but(github_status=after) if moved else None
+
+        self._s.store.update_release(tag, change)
+        return moved
 
     def _made_inactive(self, tag: str) -> None:
         try:
@@ -135,9 +161,6 @@ class DeploymentStatus:
                 return
         log.warning("GitHub deployment status not set; the deploy goes on", error=text)
 
-
-def _posted(deployment_id: int, state: str) -> Callable[[Release], Release | None]:
-    return lambda r: r.but(github_status=state) if r.github_deployment == deployment_id else None
 
 
 def _claimed_at(status: str) -> float:

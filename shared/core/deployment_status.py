@@ -49,11 +49,11 @@ def statuses_to_post(posted: str, target: str) -> tuple[str, ...]:
     return (target,)
 
 
-def description(tag: str, github: str, release_state: str, error: str = "") -> str:
+def description(tag: str, github: str, release_state: str, error: str = "", *, waiting: bool = False) -> str:
     """What the status says, at most 140 characters: the tag (cut first when long), then what is happening or why
     it ended. Control characters in outside text (the tag, the error) show as spaces."""
     if github == QUEUED:
-        what = "waiting for the release in flight" if release_state == "building" else "recorded"
+        what = "waiting for the release in flight" if waiting else "recorded"
     else:
         what = _WORDS.get(release_state, release_state)
     if error and github in (FAILURE, INACTIVE):

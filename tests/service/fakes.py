@@ -251,6 +251,7 @@ class FakeDeployments:
         self.down = False
         self.refusing = ""
         self.calls = 0
+        self.while_posting: Callable[[], None] | None = None  # runs inside the next status post, once GitHub took it
 
     def _answer(self) -> None:
         self.calls += 1
@@ -282,6 +283,9 @@ class FakeDeployments:
         assert len(description) <= 140
         self.deployments[deployment_id]["statuses"].append(
             {"state": state, "description": description, "environment_url": environment_url, "log_url": log_url})
+        if self.while_posting is not None:  # GitHub has taken it; the answer is not back yet
+            nested, self.while_posting = self.while_posting, None
+            nested()
 
     def states(self, deployment_id: int = 1) -> list[str]:
         return [status["state"] for status in self.deployments[deployment_id]["statuses"]]

@@ -137,3 +137,14 @@ def test_while_another_invocation_makes_the_deployment_none_is_made_and_a_dead_o
     world.services.deployment_status.follow(world.store.release("v1.0.0")[0])
     assert world.deployments.states() == ["queued", "in_progress"]
     assert world.store.release("v1.0.0")[0].github_deployment == 1
+
+
+def test_two_invocations_following_one_release_at_once_post_each_status_once():
+    world = World(github=True)
+    world.built("v1.0.0")
+    follow = world.services.deployment_status.follow
+    # a second invocation (another build message) follows the release while the first is posting `queued`
+    world.deployments.while_posting = lambda: follow(world.store.release("v1.0.0")[0])
+    follow(world.store.release("v1.0.0")[0])
+    assert world.deployments.states() == ["queued", "in_progress"]
+    assert world.store.release("v1.0.0")[0].github_status == "in_progress"

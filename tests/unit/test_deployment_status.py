@@ -69,14 +69,14 @@ def test_which_statuses_a_deployment_gets_next(posted, target, expected):
 @pytest.mark.parametrize(
     "tag, github, release_state, error, expected",
     [
-        ("v1.4.0", "queued", "building", "", "v1.4.0 waiting for the release in flight"),
+        ("v1.4.0", "queued", "building", "", "v1.4.0 recorded"),
         ("v1.4.0", "in_progress", "migrating", "", "v1.4.0 running migrations"),
         ("v1.4.0", "success", "live", "", "v1.4.0 live"),
         ("v1.4.0", "failure", "failed", "smoke test failed", "v1.4.0 failed: smoke test failed"),
         ("v1.4.0", "inactive", "rolled_back", "rolled back: health", "v1.4.0 rolled back: rolled back: health"),
         ("v1.4.0\n", "success", "live", "", "v1.4.0 live"),
     ],
-    ids=["queued says it waits", "in progress says the step", "live", "a failure says why",
+    ids=["queued says it was recorded", "in progress says the step", "live", "a failure says why",
          "a rollback says why", "a control character in the tag is no line break"],
 )
 def test_the_description_says_tag_and_step(tag, github, release_state, error, expected):
@@ -92,6 +92,10 @@ def test_the_description_never_passes_githubs_140_characters_nor_holds_a_control
     text = description(tag, "failure", "failed", error)
     assert len(text) <= DESCRIPTION_MAX
     assert all(ord(ch) >= 32 and ord(ch) != 127 for ch in text)
+
+
+def test_a_release_queued_behind_another_says_it_waits():
+    assert description("v1.4.0", "queued", "building", waiting=True) == "v1.4.0 waiting for the release in flight"
 
 
 def test_the_marker_names_the_release_attempt():
