@@ -44,6 +44,7 @@ FAST = {
     "canary": {"steps": []},  # the example's canary is on; the local cloud runs one only when a test asks for it
 }
 SLACK_SIGNING_SECRET = "local-slack-signing-secret-not-for-production"
+GITHUB_TOKEN = "ghp_local-github-token-not-for-production"
 
 
 SHARE_EMULATOR_ENV = "TAGSHIP_LOCALCLOUD_SHARE_EMULATOR"  # "1": one Pub/Sub emulator per process, emptied per cloud
@@ -93,9 +94,12 @@ class LocalCloud:
         functions: bool = True,
         push_via: Callable[[str], str] | None = None,
         function_timeout: float = 60.0,
+        github: bool = False,
     ) -> None:
         """`push_via` maps a function's URL to the URL its push subscriptions deliver to (a fault harness's proxy);
-        `function_timeout` is the functions' timeout (the real 540 s, scaled like the intervals in FAST)."""
+        `function_timeout` is the functions' timeout (the real 540 s, scaled like the intervals in FAST); `github`
+        turns github.deployments on against the fake GitHub (`cloud.github`), which runs either way."""
+        self._github_enabled = github
         self.function_timeout = function_timeout
         self.scenario = Scenario(latency=dict(latency or {}))
         self._push_via = push_via
@@ -203,8 +207,17 @@ class LocalCloud:
         self._setenv("GITHUB_WEBHOOK_SECRET", self.webhook_secret or None)
         self._setenv("SLACK_SIGNING_SECRET", SLACK_SIGNING_SECRET)
 
+        from localcloud.fake_github import FakeGitHub
+
+        self.github = FakeGitHub(self.scenario, repository=self.repository, tokens=[GITHUB_TOKEN]).start()
+        self._stack.callback(self.github.stop)
+        self._setenv("GITHUB_TOKEN", GITHUB_TOKEN)
+        self._setenv("GITHUB_APP_PRIVATE_KEY", None)
+
         overrides = {section: dict(values) for section, values in FAST.items()}
         overrides["frontend"] = {"url": f"{self.router.base_url}/frontend/"}
+        overrides["github"] = {"api_url": self.github.base_url, "deployments": self._github_enabled,
+                               "timeout_seconds": 2.0}
         for section, values in self._config_overrides.items():
             overrides.setdefault(section, {}).update(values)
         self.config = base.replace(**overrides)
@@ -387,6 +400,7 @@ class LocalCloud:
         """Sends the signed tag-push webhook as GitHub would, for a commit whose app behaves as told."""
         commit = self.commit_for(tag)
         self.scenario.set_commit(commit, AppBehaviour(app, degrade_after, error_ratio, build, migration))
+        self.github.add_ref(tag, commit)
         return self.deliver("push", self.tag_push_payload(tag, commit, pusher), delivery_id=delivery_id).status_code
 
     def tag_push_payload(self, tag: str, commit: str, pusher: str = "alice") -> dict[str, Any]:

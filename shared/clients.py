@@ -215,3 +215,24 @@ def notification_channels() -> Any:
 
     return _grpc_client("monitoring.channels", monitoring_v3.NotificationChannelServiceClient,
                         NotificationChannelServiceGrpcTransport)
+
+def github(base_url: str, timeout: float, *, token: str | None = None, app_id: int = 0, installation_id: int = 0,
+           private_key: str | None = None) -> Any:
+    """A PyGithub client on `base_url`, as a GitHub App installation (app id, private key, installation id: the
+    installation token is fetched and renewed by the library) or with `token`; one per credential (kept by digest,
+    never by value). Each request waits at most `timeout` seconds (at least 1), is never retried and never paced:
+    GitHub being slow must not hold a deploy, and a status missed is logged, not waited for."""
+    import hashlib
+
+    secret = private_key if app_id else token
+    digest = hashlib.sha256((secret or "").encode()).hexdigest()[:16]
+
+    def build() -> Any:
+        from github import Auth, Github
+
+        auth: Any = (Auth.AppAuth(app_id, private_key or "").get_installation_auth(installation_id) if app_id
+                     else Auth.Token(token or ""))
+        return Github(auth=auth, base_url=base_url.rstrip("/"), timeout=int(max(1, timeout)), retry=None,
+                      seconds_between_requests=None, seconds_between_writes=None, lazy=True)
+
+    return _memo(f"github:{base_url}:{app_id}:{installation_id}:{digest}:{timeout}", build)

@@ -46,6 +46,19 @@ class ProjectConfig:
 class GithubConfig:
     repository: str = _f("owner/name of the repository whose tag pushes deploy", pattern=r"^[\w.-]+/[\w.-]+$")
     tag_pattern: str = _f("Regular expression the whole tag must match (ASCII) to deploy", r"^v[0-9]+\.[0-9]+\.[0-9]+$", regex=True)
+    deployments: bool = _f(
+        "Whether each release is a GitHub deployment whose status follows it (needs GITHUB_TOKEN, or "
+        "github.app_id and GITHUB_APP_PRIVATE_KEY)", False)
+    environment: str = _f("GitHub environment the deployments are made to", "production",
+                          pattern=r"^[A-Za-z0-9][A-Za-z0-9._/ -]{0,254}$")
+    production_environment: bool = _f("Whether GitHub shows that environment as a production one", True)
+    app_id: int = _f("GitHub App id to authenticate as (with GITHUB_APP_PRIVATE_KEY); 0: use GITHUB_TOKEN", 0,
+                     minimum=0)
+    installation_id: int = _f("The GitHub App's installation id on the repository's owner (with github.app_id)", 0,
+                              minimum=0)
+    api_url: str = _f("GitHub REST API base URL (GitHub Enterprise: https://HOST/api/v3)", "https://api.github.com",
+                      pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    timeout_seconds: float = _f("Longest a GitHub call may take before it is given up", 5.0, minimum=0.1, maximum=60)
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,8 @@ class Secrets:
     slack_bot_token: str | None
     slack_webhook_url: str | None
     slack_signing_secret: str | None = None
+    github_token: str | None = None
+    github_app_private_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: typing.Mapping[str, str] | None = None) -> Secrets:
@@ -278,6 +293,8 @@ class Secrets:
             slack_bot_token=env.get("SLACK_BOT_TOKEN") or None,
             slack_webhook_url=env.get("SLACK_WEBHOOK_URL") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            github_token=env.get("GITHUB_TOKEN") or None,
+            github_app_private_key=env.get("GITHUB_APP_PRIVATE_KEY") or None,
         )
 
     def __repr__(self) -> str:  # never print a secret by accident
@@ -293,6 +310,11 @@ def _check_across(config: Config) -> None:
             parse_window(text)
         except ValueError as error:
             raise ConfigError(f"gates.freeze[{index}]: {error}") from error
+    github = config.github
+    if bool(github.app_id) != bool(github.installation_id):
+        raise ConfigError(
+            "github.installation_id: expected github.app_id and github.installation_id both set (a GitHub App) or "
+            f"both 0 (a token), found app_id {github.app_id} and installation_id {github.installation_id}")
     canary, lag = config.canary, config.watchdog.metrics_lag_seconds
     if canary.steps and canary.max_seconds_per_step < canary.min_seconds_per_step + lag:
         # a step's window ends the lag ago: a shorter longest reaches its end before it could ever be judged

@@ -31,6 +31,18 @@ APIS = (
 WEBHOOK_SECRET = "tagship-github-webhook-secret"
 SLACK_SECRET = "tagship-slack-bot-token"
 SIGNING_SECRET = "tagship-slack-signing-secret"  # the Slack app's, for its buttons (installed with slack.actors)
+GITHUB_APP_KEY_SECRET = "tagship-github-app-key"  # the GitHub App's private key (github.deployments, github.app_id)
+GITHUB_TOKEN_SECRET = "tagship-github-token"  # a token instead (github.deployments without an App)
+STATUS_FUNCTIONS = ("tagship-deploy-progress", "tagship-rollback")  # the ones that move a release's state
+
+
+def github_secret(config: Config) -> tuple[str, str] | None:
+    """(env var, secret) the deployment statuses authenticate with, when github.deployments is on."""
+    if not config.github.deployments:
+        return None
+    if config.github.app_id:
+        return "GITHUB_APP_PRIVATE_KEY", GITHUB_APP_KEY_SECRET
+    return "GITHUB_TOKEN", GITHUB_TOKEN_SECRET
 
 
 @dataclass(frozen=True)
@@ -96,14 +108,16 @@ class FunctionSpec:
 def functions(config: Config) -> tuple[FunctionSpec, ...]:
     topics = config.topics
     slack = (f"SLACK_BOT_TOKEN={SLACK_SECRET}:latest",)
+    github = github_secret(config)
+    statuses = slack + ((f"{github[0]}={github[1]}:latest",) if github else ())
     return (
         FunctionSpec("tagship-deploy-on-tag", "deploy_on_tag", "tagship-deploy-on-tag", "256Mi", "60s", None,
                      (f"GITHUB_WEBHOOK_SECRET={WEBHOOK_SECRET}:latest", *slack)),
         FunctionSpec("tagship-deploy-progress", "deploy_progress", "tagship-deploy-progress", "512Mi", "540s",
-                     topics.builds, slack),
+                     topics.builds, statuses),
         FunctionSpec("tagship-health-watchdog", "health_watchdog", "tagship-health-watchdog", "256Mi", "120s",
                      topics.health, slack),
-        FunctionSpec("tagship-rollback", "rollback", "tagship-rollback", "512Mi", "540s", topics.rollback, slack),
+        FunctionSpec("tagship-rollback", "rollback", "tagship-rollback", "512Mi", "540s", topics.rollback, statuses),
     ) + ((FunctionSpec("tagship-slack-actions", "slack_actions", "tagship-slack-actions", "256Mi", "10s", None,
                        (f"SLACK_SIGNING_SECRET={SIGNING_SECRET}:latest", *slack)),) if config.slack.actors else ())
 
@@ -214,6 +228,10 @@ def _roles(config: Config) -> list[tuple[str, str, str, str]]:
         (build, f"{state}?{config.frontend.releases_prefix}", "roles/storage.objectUser",
          f"upload the built frontend under {config.frontend.releases_prefix} (a condition keeps it there)"),
     ]
+    github = github_secret(config)
+    if github:
+        rows += [(account, f"secret:{github[1]}", "roles/secretmanager.secretAccessor",
+                  "set the release's GitHub deployment status") for account in STATUS_FUNCTIONS]
     if config.build.github_token_secret:
         rows.append((build, f"secret:{config.build.github_token_secret}", "roles/secretmanager.secretAccessor",
                      "fetch the private repository with the GitHub token"))
@@ -307,7 +325,9 @@ def plan(config: Config, source_dir: str = ".", config_path: str = "tagship.toml
         steps.append(Step(f"service account {account}",
                           ("gcloud", "iam", "service-accounts", "create", account, "--display-name", display, *p),
                           check=("gcloud", "iam", "service-accounts", "describe", email, *p)))
-    secrets = [WEBHOOK_SECRET, SLACK_SECRET] + ([SIGNING_SECRET] if config.slack.actors else [])
+    github = github_secret(config)
+    secrets = ([WEBHOOK_SECRET, SLACK_SECRET] + ([SIGNING_SECRET] if config.slack.actors else [])
+               + ([github[1]] if github else []))
     for secret in secrets:
         steps.append(Step(f"secret {secret} (add its value with: gcloud secrets versions add {secret} --data-file=-)",
                           ("gcloud", "secrets", "create", secret, "--replication-policy", "automatic", *p),

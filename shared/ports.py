@@ -249,3 +249,23 @@ class SlackAccess(Protocol):
     def channel(self, channel: str) -> SlackChannel | None:
         """The channel by name or id (None: Slack has none the bot can see); CannotRead without channels:read."""
         ...
+
+# --- GitHub deployments --------------------------------------------------------------------------------------
+
+
+class Deployments(Protocol):
+    """One repository's deployments (https://docs.github.com/en/rest/deployments). Every call is bounded by a
+    timeout; a failure raises TransientError (GitHub down, 5xx, rate limited) or PermanentError (refused: 401,
+    403, 404, 409, 422), whose message says what to fix and never holds a credential."""
+
+    def find(self, ref: str, environment: str, marker: dict[str, str]) -> int | None:
+        """The id of the deployment of `ref` to `environment` whose payload holds `marker`, if there is one."""
+        ...
+
+    def create(self, ref: str, environment: str, marker: dict[str, str], description: str, *,
+               production: bool) -> int:
+        """A new deployment of `ref` (a tag: never merged into, no commit status required) to `environment`."""
+        ...
+
+    def set_status(self, deployment_id: int, state: str, description: str, *, environment_url: str,
+                   log_url: str) -> None: ...

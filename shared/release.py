@@ -134,6 +134,8 @@ class Release:
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> {"started": t, "finished": t}
     attempt: int = 1  # a tag retried after a failure before traffic moved runs as attempt 2, 3, ...
     canary: dict[str, Any] = field(default_factory=dict)  # the canary's state (shared.canary_record); {}: none
+    github_deployment: int | None = None  # the GitHub deployment's id, once created (github.deployments)
+    github_status: str = ""  # the last status posted on it
 
     @property
     def identity(self) -> str:

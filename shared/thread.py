@@ -1,7 +1,8 @@
 """A release's Slack thread: its root posted once, replies under it, the root kept showing the current state.
 
 Used by every function that speaks about a release (the deploy, the rollback, the watchdog), so none of them
-imports another's internals. Slack never blocks: the notifier logs and returns nothing when Slack fails.
+imports another's internals. Slack never blocks: the notifier logs and returns nothing when Slack fails. Where the
+root is posted or refreshed, the release's GitHub deployment status follows it too (`shared.deployment_status`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ PENDING = "pending:"  # a Slack thread being opened: the claim's token follows
 def open_thread(services: Services, release: Release) -> Release:
     """Posts the release's root message once: a claim with a token of our own is written first, so of two
     concurrent status messages only the one whose claim landed posts."""
+    services.deployment_status.follow(release)
     if release.slack_ts:
         return release
     token = f"{PENDING}{uuid.uuid4().hex}"
@@ -70,6 +72,8 @@ def reply(services: Services, release: Release, text: str) -> None:
 
 
 def refresh_root(services: Services, release: Release) -> None:
+    """Shows the release's current state on its Slack root and on its GitHub deployment (github.deployments)."""
+    services.deployment_status.follow(release)
     thread = _current_thread(services, release)
     if thread is not None:
         text, blocks = _root(services, release)

@@ -13,9 +13,11 @@ from shared.config import Config, Secrets
 
 if TYPE_CHECKING:
     from shared.adapters.slack import Notifier
+    from shared.deployment_status import DeploymentStatus, NoDeploymentStatus
     from shared.ports import (
         Builds,
         CloudRun,
+        Deployments,
         Http,
         Inventory,
         Metrics,
@@ -124,3 +126,39 @@ class Services:
         token = self.secrets.slack_bot_token
         return self._pick("slack_access", lambda: SlackWebAccess(token, self.config.slack.timeout_seconds)
                           if token else None)
+
+    @cached_property
+    def deployments(self) -> "Deployments | None":
+        """GitHub's deployments of the repository; None when github.deployments is off or no credential is set
+        (said once in the log, with what to set)."""
+        from shared.log import logger
+
+        def build() -> "Deployments | None":
+            github, secrets = self.config.github, self.secrets
+            if not github.deployments:
+                return None
+            if github.app_id and not secrets.github_app_private_key:
+                logger.error("github.deployments is on with github.app_id but GITHUB_APP_PRIVATE_KEY is not set: "
+                             "no deployment statuses until it is mounted from Secret Manager")
+                return None
+            if not github.app_id and not secrets.github_token:
+                logger.error("github.deployments is on but neither GITHUB_TOKEN nor github.app_id (with "
+                             "GITHUB_APP_PRIVATE_KEY) is set: no deployment statuses until one is")
+                return None
+            from shared import clients
+            from shared.adapters.github import GithubDeployments
+
+            client = clients.github(github.api_url, github.timeout_seconds, token=secrets.github_token,
+                                    app_id=github.app_id, installation_id=github.installation_id,
+                                    private_key=secrets.github_app_private_key)
+            return GithubDeployments(client, github.repository)
+
+        return self._pick("deployments", build)
+
+    @cached_property
+    def deployment_status(self) -> "DeploymentStatus | NoDeploymentStatus":
+        """What keeps each release's GitHub deployment following it; a null object when there are no deployments."""
+        from shared.deployment_status import DeploymentStatus, NoDeploymentStatus
+
+        deployments = self.deployments if self.config.github.deployments else None
+        return DeploymentStatus(self, deployments) if deployments is not None else NoDeploymentStatus()

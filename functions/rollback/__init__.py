@@ -217,6 +217,7 @@ class Rollback:
             self._tell(plan, target, bad, took)
         # The pointer moves last: until it does, a retry of this request plans the same rollback and finishes it.
         self.store.move_pointer(lambda p: None if p.live == plan.to_tag else p.moved_to(plan.to_tag, _before(p, plan.to_tag, self.store), now))
+        self.s.deployment_status.follow(target)  # serving again: its GitHub deployment a success once more
         if self.config.gates.pause_after_rollback:
             self._pause(plan)
         return f"rolled back {plan.from_tag} -> {plan.to_tag}"

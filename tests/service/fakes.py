@@ -28,6 +28,8 @@ from shared.ports import (
     TrafficFigures,
     TrafficTarget,
 )
+from shared.errors import PermanentError, TransientError
+from shared.ports import Deployments
 from shared.state import StateStore
 from shared.wiring import Services
 
@@ -270,15 +272,66 @@ class FakeBuilds:
         return self.answers[build_id]
 
 
+class FakeDeployments:
+    """GitHub's deployments of one repository in memory: each deployment's ref, environment, payload and statuses.
+    `down` makes every call raise TransientError, `refusing` a PermanentError (as the adapter maps GitHub's
+    answers)."""
+
+    def __init__(self) -> None:
+        self.deployments: dict[int, dict[str, Any]] = {}
+        self.down = False
+        self.refusing = ""
+        self.calls = 0
+        self.while_posting: Callable[[], None] | None = None  # runs inside the next status post, once GitHub took it
+
+    def _answer(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise TransientError("GitHub did not answer to create the deployment on botbalance/botbalance: "
+                                 "ConnectionError")
+        if self.refusing:
+            raise PermanentError(self.refusing)
+
+    def find(self, ref: str, environment: str, marker: dict[str, str]) -> int | None:
+        self._answer()
+        for number, deployment in self.deployments.items():
+            if (deployment["ref"], deployment["environment"]) == (ref, environment) and all(
+                    deployment["payload"].get(k) == v for k, v in marker.items()):
+                return number
+        return None
+
+    def create(self, ref: str, environment: str, marker: dict[str, str], description: str, *,
+               production: bool) -> int:
+        self._answer()
+        number = len(self.deployments) + 1
+        self.deployments[number] = {"ref": ref, "environment": environment, "payload": dict(marker),
+                                    "production": production, "statuses": []}
+        return number
+
+    def set_status(self, deployment_id: int, state: str, description: str, *, environment_url: str,
+                   log_url: str) -> None:
+        self._answer()
+        assert len(description) <= 140
+        self.deployments[deployment_id]["statuses"].append(
+            {"state": state, "description": description, "environment_url": environment_url, "log_url": log_url})
+        if self.while_posting is not None:  # GitHub has taken it; the answer is not back yet
+            nested, self.while_posting = self.while_posting, None
+            nested()
+
+    def states(self, deployment_id: int = 1) -> list[str]:
+        return [status["state"] for status in self.deployments[deployment_id]["statuses"]]
+
+
 class World:
     """Every port faked, wired into the real Services."""
 
-    def __init__(self, *, slack_down: bool = False) -> None:
+    def __init__(self, *, slack_down: bool = False, github: bool = False) -> None:
         base = load()
         self.config = base.replace(deploy={"smoke_timeout_seconds": 0.05, "smoke_interval_seconds": 0.01,
                                            "bake_seconds": 0.0, "probe_interval_seconds": 0.01},
                                    canary={"steps": ()},  # the example's canary on only where a test asks
-                                   watchdog={"fast_probe_seconds": 0.0})  # one look per tick unless asked
+                                   watchdog={"fast_probe_seconds": 0.0},  # one look per tick unless asked
+                                   github={"deployments": github})
         self.now = 1000.0
         self.records = FakeRecords(clock=lambda: self.now)
         self.store = StateStore(self.records)
@@ -289,12 +342,13 @@ class World:
         self.http = FakeHttp()
         self.builds = FakeBuilds()
         self.metrics = FakeMetrics()
+        self.deployments = FakeDeployments()
         self.now = 1000.0
         self.services = Services(
             config=self.config, secrets=Secrets("secret", None, None), clock=self.clock, sleep=lambda s: None,
             overrides={"store": self.store, "run": self.run, "objects": self.objects, "publisher": self.publisher,
                        "notifier": self.notifier, "http": self.http,
-                       "builds": self.builds, "metrics": self.metrics},
+                       "builds": self.builds, "metrics": self.metrics, "deployments": self.deployments},
         )
         self.objects.put(self.config.frontend.bucket, "index.html", b"<html>manual</html>")
 
@@ -470,3 +524,5 @@ def _typed_as_ports(config: Any) -> None:
     inventory: Inventory = FakeInventory(config)
     slack: SlackAccess = FakeSlackAccess()
     del project, inventory, slack
+
+    _deployments: Deployments = FakeDeployments()

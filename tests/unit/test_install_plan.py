@@ -187,3 +187,23 @@ def test_the_slack_app_function_is_installed_only_when_someone_may_press_its_but
     assert "SLACK_SIGNING_SECRET=tagship-slack-signing-secret:latest" in deploy
     assert any("secrets create tagship-slack-signing-secret" in s for s in with_app)
     assert any("tagship-slack-actions" in s and "roles/pubsub.publisher" in s for s in with_app)
+
+
+@pytest.mark.parametrize(
+    "github, variable, secret",
+    [({"deployments": True}, "GITHUB_TOKEN", "tagship-github-token"),
+     ({"deployments": True, "app_id": 4242, "installation_id": 77}, "GITHUB_APP_PRIVATE_KEY", "tagship-github-app-key")],
+    ids=["with a token", "as a GitHub App"],
+)
+def test_deployment_statuses_add_their_secret_to_the_functions_that_move_a_release_and_nothing_when_off(
+        github, variable, secret):
+    off = [step.shell() for step in plan(config.load())]
+    assert not any("tagship-github-token" in s or "tagship-github-app-key" in s for s in off)
+    on = [step.shell() for step in plan(config.load().replace(github=github))]
+    assert any(f"secrets create {secret}" in s for s in on)
+    for name in ("tagship-deploy-progress", "tagship-rollback"):
+        deploy = next(s for s in on if f"functions deploy {name}" in s)
+        assert f"{variable}={secret}:latest" in deploy
+        assert any(f"add-iam-policy-binding {secret}" in s and name in s for s in on)
+    webhook = next(s for s in on if "functions deploy tagship-deploy-on-tag" in s)
+    assert secret not in webhook

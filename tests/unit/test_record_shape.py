@@ -27,11 +27,17 @@ GOOD = new_release("v1.0.0", "c0ffee", "alice", "d1", 1000.0).to_dict()
         (lambda d: d.update(previous={"api": ["x"]}), "field 'previous' has the wrong type"),
         (lambda d: d.update(tag=""), "a release needs its tag and a history"),
         (lambda d: d.pop("pushed_by"), "required field 'pushed_by' is missing"),
+        (lambda d: d.update(github_deployment="17"), "field 'github_deployment' has the wrong type: str '17'"),
+        (lambda d: d.update(github_deployment=0), "field 'github_deployment' has the wrong type: int 0"),
+        (lambda d: d.update(github_deployment=True), "field 'github_deployment' has the wrong type"),
+        (lambda d: d.update(github_status=["success"]), "field 'github_status' has the wrong type"),
     ],
     ids=["a history that is a string", "an empty history", "a time that is not a number", "a time that is nan",
          "a state that does not exist", "a missing commit", "a revision that is a number",
          "traffic moved as a string", "a flag as a string", "a true for a time", "a step time as text",
-         "a previous unit with a list in it", "an empty tag", "a missing pusher"],
+         "a previous unit with a list in it", "an empty tag", "a missing pusher",
+         "a deployment id as text", "a deployment id of zero", "a deployment id that is a flag",
+         "a deployment status as a list"],
 )
 def test_a_release_of_the_wrong_shape_is_corrupt_and_says_what_is_wrong(change, detail):
     data = {**GOOD}
@@ -126,3 +132,10 @@ def test_any_json_in_the_pointer_or_lease_reads_or_is_corrupt(data):
             parse(data)
         except CorruptRecord:
             pass
+
+
+def test_a_release_without_a_github_deployment_reads_as_none_and_one_with_it_keeps_its_id():
+    old = {key: value for key, value in GOOD.items() if not key.startswith("github_")}
+    assert Release.from_dict(old).github_deployment is None
+    kept = Release.from_dict({**GOOD, "github_deployment": 17, "github_status": "success"})
+    assert (kept.github_deployment, kept.github_status) == (17, "success")
