@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from shared.config import Secrets
-from shared.core.gates import decide_gate, parse_window
+from shared.core.gates import decide_gate, freeze_windows
 from shared.log import logger
 from shared.wiring import Services
 
@@ -20,7 +20,7 @@ def deploys(config: Any, args: Any) -> int:
     by = (getattr(args, "by", None) or getpass.getuser())[:80]
     if args.verb == "status":
         state, _ = gates.read(services)
-        windows = tuple(parse_window(text) for text in config.gates.freeze)
+        windows = freeze_windows(config.gates.freeze)
         gate = decide_gate(time.time(), windows, state.paused)
         print(json.dumps({"gate": gate.action, "reason": gate.reason, "until": gate.until,
                           **state.to_dict()}, indent=2))

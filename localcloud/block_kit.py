@@ -32,14 +32,7 @@ def problem(blocks: Any) -> str | None:
         where = f"blocks[{index}]"
         if not isinstance(block, dict):
             return f"{where} must be an object"
-        block_id = block.get("block_id")
-        if block_id is not None:
-            if not isinstance(block_id, str) or not block_id or len(block_id) > 255:
-                return f"{where}.block_id must be 1 to 255 characters"
-            if block_id in block_ids:
-                return f"{where}.block_id {block_id!r} is used twice"
-            block_ids.add(block_id)
-        found = _block(where, block, action_ids)
+        found = _unique_id(f"{where}.block_id", block.get("block_id"), block_ids) or _block(where, block, action_ids)
         if found:
             return found
     return None
@@ -80,13 +73,9 @@ def _button(where: str, button: Any, action_ids: set[str]) -> str | None:
     found = _text(f"{where}.text", button.get("text"), 75, plain=True)
     if found:
         return found
-    action_id = button.get("action_id")
-    if action_id is not None:
-        if not isinstance(action_id, str) or not action_id or len(action_id) > 255:
-            return f"{where}.action_id must be 1 to 255 characters"
-        if action_id in action_ids:
-            return f"{where}.action_id {action_id!r} is used twice"
-        action_ids.add(action_id)
+    found = _unique_id(f"{where}.action_id", button.get("action_id"), action_ids)
+    if found:
+        return found
     value = button.get("value")
     if value is not None and (not isinstance(value, str) or len(value) > 2000):
         return f"{where}.value must be text of at most 2000 characters"
@@ -100,6 +89,18 @@ def _button(where: str, button: Any, action_ids: set[str]) -> str | None:
             found = _text(f"{where}.confirm.{key}", confirm.get(key), limit, plain=plain)
             if found:
                 return found
+    return None
+
+
+def _unique_id(where: str, value: Any, seen: set[str]) -> str | None:
+    """A `block_id` or `action_id`: absent, or 1 to 255 characters not used before in the message (kept in `seen`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > 255:
+        return f"{where} must be 1 to 255 characters"
+    if value in seen:
+        return f"{where} {value!r} is used twice"
+    seen.add(value)
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from shared import webhook
 from shared.core import wording
-from shared.core.gates import GO, GateState, Held, Paused, decide_gate, parse_window
+from shared.core.gates import GO, GateState, Held, Paused, decide_gate, freeze_windows
 from shared.errors import CorruptRecord, PreconditionFailed
 from shared.log import Logger
 from shared.record_shape import Unreadable
@@ -62,7 +62,7 @@ def start_or_hold(services: Services, start: webhook.Start, delivery: str, log: 
     except CorruptRecord as error:
         tell_corrupt(services, error, log, start.tag)
         state = GateState()
-    windows = tuple(parse_window(text) for text in services.config.gates.freeze)
+    windows = freeze_windows(services.config.gates.freeze)
     gate = decide_gate(services.clock(), windows, state.paused, override=override_by is not None)
     if gate.action == GO:
         if override_by is not None:
@@ -103,7 +103,7 @@ def let_go(services: Services, log: Logger, *, by: str | None = None, reason: st
     state, _ = read(services)
     if state.held is None:
         return None
-    windows = tuple(parse_window(text) for text in services.config.gates.freeze)
+    windows = freeze_windows(services.config.gates.freeze)
     if decide_gate(services.clock(), windows, state.paused, override=by is not None).action != GO:
         return None
     taken: list[Held] = []

@@ -67,6 +67,11 @@ def parse_window(text: str) -> FreezeWindow:
     return FreezeWindow(start, end, match["tz"], match["reason"] or "freeze window", text)
 
 
+def freeze_windows(texts: tuple[str, ...]) -> tuple[FreezeWindow, ...]:
+    """`gates.freeze` read (the config check has refused any that does not parse)."""
+    return tuple(parse_window(text) for text in texts)
+
+
 def _minute(day: str, time_text: str) -> int:
     hours, minutes = int(time_text[:2]), int(time_text[3:])
     if hours > 23:
