@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     repair = state_verbs.add_parser("repair", help="mend one corrupt record (refused when it is not corrupt)")
     repair.add_argument("name")
     repair.add_argument("--by", default=None, help="who mends it (default: $USER)")
-    deploys = sub.add_parser("deploys", help="the gates: see, pause or resume deploys, let a held tag go")
+    deploys = sub.add_parser("deploys", help="the gates: see, pause or resume deploys, let a held tag go, "
+                             "approve or refuse a release")
     deploys_verbs = deploys.add_subparsers(dest="verb", required=True)
     deploys_verbs.add_parser("status", help="whether deploys are paused, which freeze window holds, which tag waits")
     for verb, what in (("pause", "hold every tag pushed from now until resumed"),
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         verb_parser.add_argument("--by", default=None, help="who (default: $USER)")
         if verb != "resume":
             verb_parser.add_argument("--reason", required=True)
+    for verb, what in (("approve", "approve the release waiting for it (gates.approval): it goes on"),
+                       ("refuse", "refuse the release waiting for approval: it ends failed, nothing of it serves")):
+        verb_parser = deploys_verbs.add_parser(verb, help=what + " (publishes the decision on the rollback topic)")
+        verb_parser.add_argument("tag")
+        verb_parser.add_argument("--by", default=None, help="who (default: $USER)")
+        verb_parser.add_argument("--reason", default="", required=verb == "refuse")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown) from the config schema")
     setup = sub.add_parser("setup", help="print (or --apply) the gcloud commands that install tagship")
     setup.add_argument("--apply", action="store_true", help="run them, showing each, stopping at the first failure")

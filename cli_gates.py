@@ -1,4 +1,4 @@
-"""`python main.py deploys status|pause|resume|release`: the gates on starting a release, for people."""
+"""`python main.py deploys status|pause|resume|release|approve|refuse`: the gates on a release, for people."""
 from __future__ import annotations
 
 import getpass
@@ -18,6 +18,13 @@ def deploys(config: Any, args: Any) -> int:
     services = Services(config=config, secrets=Secrets.from_env())
     log = logger.bind(trigger="cli")
     by = (getattr(args, "by", None) or getpass.getuser())[:80]
+    if args.verb in ("approve", "refuse"):
+        from shared.adapters.pubsub import GooglePublisher
+
+        decision = {"approval": args.verb, "tag": args.tag, "reason": args.reason, "requested_by": by}
+        message_id = GooglePublisher(config.project.id).publish(config.topics.rollback, decision)
+        print(f"{args.verb} of {args.tag} requested ({message_id}). Watch the release thread in Slack.")
+        return 0
     if args.verb == "status":
         state, _ = gates.read(services)
         windows = freeze_windows(config.gates.freeze)

@@ -12,6 +12,8 @@ slash of `base_url` matters) and `WebhookClient(fake.webhook_url)`. It answers a
   `channel_not_found`) and `conversations.list` (limit 1..1000, else `invalid_limit`; opaque cursors, an unknown
   one `invalid_cursor`), both needing `channels:read`, with `is_member` from `members=`; every Web API answer names
   the token's scopes in `x-oauth-scopes`, as Slack's do.
+- `usergroups.users.list` (needs `usergroups:read`): `usergroup` required (`invalid_arguments`), an id not in
+  `groups=` is `no_such_subteam`; the members' ids as `users`.
 - Incoming webhook: `ok` as a text body with 200; plain-text errors with their status (400 `invalid_payload`,
   400 `missing_text_or_fallback_or_attachments`, 404 `no_service` for an unknown hook).
 
@@ -68,9 +70,11 @@ FAULT_KEYS = {"chat.postMessage": "slack/chat.postMessage", "chat.update": "slac
               "webhook": "slack/webhook"}
 WRITE_SCOPE = "chat:write"
 READ_SCOPE = "channels:read"
+GROUPS_SCOPE = "usergroups:read"
 # the scope each method needs (auth.test needs none): https://api.slack.com/methods/<method> (Required scopes)
 SCOPE_OF = {"chat.postMessage": WRITE_SCOPE, "chat.update": WRITE_SCOPE, "auth.test": None,
-            "conversations.info": READ_SCOPE, "conversations.list": READ_SCOPE}
+            "conversations.info": READ_SCOPE, "conversations.list": READ_SCOPE,
+            "usergroups.users.list": GROUPS_SCOPE}
 LIST_LIMIT_MAX = 1000
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{8,}$")
 
@@ -98,15 +102,17 @@ class FakeSlack:
         webhook_channel: str = "deploys",
         members: Iterable[str] | None = None,
         scopes: Collection[str] | None = None,
+        groups: dict[str, Iterable[str]] | None = None,
     ) -> None:
         """`channels`: the only channel names that exist (None: any name). `tokens`: the only valid tokens
         (None: any `xoxb-` / `xoxp-` token). `retry_after`: seconds a 429 asks the client to wait. `members`: the
         channel names the bot was invited to (None: every channel). `scopes`: the scopes every valid token has
-        (None: `chat:write` and `channels:read`)."""
+        (None: `chat:write`, `channels:read` and `usergroups:read`). `groups`: user group id (S...) -> its members."""
         self.scenario = scenario
         self.retry_after = retry_after
         self._members = {_bare(name) for name in members} if members is not None else None
-        self._scopes = tuple(scopes) if scopes is not None else (WRITE_SCOPE, READ_SCOPE)
+        self._scopes = tuple(scopes) if scopes is not None else (WRITE_SCOPE, READ_SCOPE, GROUPS_SCOPE)
+        self._groups = {group: list(users) for group, users in (groups or {}).items()}
         self._open_channels = channels is None
         self._tokens = set(tokens) if tokens is not None else None
         self._lock = threading.Lock()
@@ -120,6 +126,11 @@ class FakeSlack:
         self._last_ts = 0
         self._down = False
         self._http = LoopbackServer(self._wsgi, "localcloud-slack")
+
+    def set_group(self, group_id: str, users: Iterable[str]) -> None:
+        """Makes (or changes) a user group as a workspace admin would."""
+        with self._lock:
+            self._groups[group_id] = list(users)
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> "FakeSlack":
@@ -257,7 +268,8 @@ class FakeSlack:
             self._drop(environ, method)
         handler = {"chat.postMessage": self._post_message, "chat.update": self._update, "auth.test": self._auth_test,
                    "conversations.info": self._conversation_info,
-                   "conversations.list": self._conversation_list}.get(method)
+                   "conversations.list": self._conversation_list,
+                   "usergroups.users.list": self._group_users}.get(method)
         fault_key = FAULT_KEYS.get(method, f"slack/{method}")
         code = self.scenario.take_fault(fault_key)
         if code is not None:
@@ -288,6 +300,17 @@ class FakeSlack:
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": "https://localcloud.slack.com/", "team": "localcloud", "user": "tagship",
                 "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def _group_users(self, args: dict[str, Any]) -> dict[str, Any]:
+        """usergroups.users.list: `usergroup` required; an unknown id is `no_such_subteam`."""
+        group = str(args.get("usergroup") or "").strip()
+        if not group:
+            return {"ok": False, "error": "invalid_arguments"}
+        with self._lock:
+            users = self._groups.get(group)
+        if users is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(users)}
 
     def _conversation(self, name: str, channel_id: str) -> dict[str, Any]:
         member = self._members is None or name in self._members

@@ -198,6 +198,18 @@ class GatesConfig:
         "Europe/Berlin: weekend'): a tag pushed in one is held and starts when it ends", [])
     pause_after_rollback: bool = _f(
         "Whether a rollback pauses deploys until `python main.py deploys resume` (a tag pushed meanwhile is held)", False)
+    approval: str = _f(
+        "Where a release waits for a person's approval: none; before_traffic (its candidate deployed and "
+        "smoke-tested, before any of the API's traffic moves or the canary begins); before_promotion (the canary's "
+        "last step passed, before the candidate takes all the traffic; needs canary.steps)", "none",
+        pattern=r"^(none|before_traffic|before_promotion)$")
+    approvers: tuple[str, ...] = _f(
+        "Slack user ids (U...) and user group ids (S...) who may press Approve and Refuse; none: only the command "
+        "line approves (`python main.py deploys approve TAG`, allowed by who may publish to topics.rollback)", [],
+        item_pattern=r"^[UWS][A-Z0-9]{2,20}$")
+    approval_max_wait_seconds: float = _f(
+        "Longest a release waits for its approval; then it is refused: failed, the API's traffic back on the "
+        "release before it", 14400.0, minimum=1, maximum=7 * 24 * 3600)
 
 
 @dataclass(frozen=True)
@@ -310,6 +322,9 @@ def _check_across(config: Config) -> None:
             parse_window(text)
         except ValueError as error:
             raise ConfigError(f"gates.freeze[{index}]: {error}") from error
+    if config.gates.approval == "before_promotion" and not config.canary.steps:
+        raise ConfigError("gates.approval: before_promotion waits after the canary's last step, but canary.steps is "
+                          "empty; expected before_traffic or none, or canary steps")
     github = config.github
     if bool(github.app_id) != bool(github.installation_id):
         raise ConfigError(

@@ -153,6 +153,9 @@ class Notifier(Protocol):
     def post(self, text: str, *, thread: MessageRef | None = None,
              blocks: list[dict[str, Any]] | None = None) -> MessageRef | None: ...
     def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool: ...
+    def group_members(self, group_id: str) -> tuple[str, ...] | None:
+        """The user ids of a Slack user group (S...); None when they cannot be read (no Web API, a Slack error)."""
+        ...
 
 
 # --- What `python main.py doctor` reads of a project (read-only; CannotRead when an API cannot be read) --------

@@ -60,6 +60,7 @@ RELEASE_FIELDS: dict[str, Check] = {
     "frontend_objects": _map_of(_text), "frontend_published": _flag, "slack_channel": _text, "slack_ts": _text,
     "error": _text, "steps": _map_of(_map_of(_number)), "attempt": _count,
     "canary": _map_of(_anything),  # its shape inside is shared.canary_record's to check
+    "approval": _map_of(_anything),  # its shape inside is shared.core.approval's to check
     "github_deployment": _optional(_count), "github_status": _text,
 }
 RELEASE_REQUIRED = ("tag", "commit", "pushed_by", "delivery_id", "state", "history")

@@ -134,6 +134,7 @@ class Release:
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # step -> {"started": t, "finished": t}
     attempt: int = 1  # a tag retried after a failure before traffic moved runs as attempt 2, 3, ...
     canary: dict[str, Any] = field(default_factory=dict)  # the canary's state (shared.canary_record); {}: none
+    approval: dict[str, Any] = field(default_factory=dict)  # its approval (shared.core.approval); {}: none asked
     github_deployment: int | None = None  # the GitHub deployment's id, once created (github.deployments)
     github_status: str = ""  # the last status posted on it
 
@@ -208,7 +209,20 @@ class Release:
         from shared.canary_record import from_record
 
         from_record(values.get("canary", {}), name, generation)  # a wrong-shaped canary is refused here
+        approval_of(values.get("approval", {}), name, generation)  # and a wrong-shaped approval
         return cls(**values)
+
+
+def approval_of(data: dict[str, Any], name: str = "release", generation: int = 0) -> Any:
+    """The release's `Approval` (shared.core.approval), None when none was asked; CorruptRecord when unreadable."""
+    if not data:
+        return None
+    from shared.core.approval import Approval
+
+    try:
+        return Approval.from_dict(data)
+    except ValueError as error:
+        raise CorruptRecord(name, str(error), generation) from error
 
 
 def new_release(tag: str, commit: str, pushed_by: str, delivery_id: str, now: float) -> Release:

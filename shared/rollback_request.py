@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.canary_control import CanaryControlRequest, parse_canary_control
+from shared.canary_control import (
+    ApprovalRequest,
+    CanaryControlRequest,
+    parse_approval,
+    parse_canary_control,
+)
 from shared.config import RollbackConfig
 from shared.errors import InputError
 from shared.text import cut
@@ -121,7 +126,7 @@ class Refusal:
 
 
 def parse_rollback_message(data: bytes, attributes: Mapping[str, str]
-                           ) -> RollbackRequest | IncidentNotice | TestNotice | CanaryControlRequest:
+                           ) -> RollbackRequest | IncidentNotice | TestNotice | CanaryControlRequest | ApprovalRequest:
     """Reads one message of the rollback topic.
 
     A JSON object with a "version" is a Monitoring notification: "1.2" an incident, "test" a test notification,
@@ -142,6 +147,8 @@ def parse_rollback_message(data: bytes, attributes: Mapping[str, str]
         return _parse_notification(body)
     if "canary" in body:  # a person's control of a running canary (shared.canary_control)
         return parse_canary_control(body, attributes)
+    if "approval" in body:  # a person's approve or refuse of a release waiting for it
+        return parse_approval(body, attributes)
     return _parse_request(body, attributes)
 
 

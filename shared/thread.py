@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.adapters.slack import MessageRef
 from shared.core import wording
-from shared.core.slack_actions import root_blocks
+from shared.core.slack_actions import buttons_for, root_blocks
 from shared.errors import CorruptRecord, TagshipError
 from shared.log import Logger
 from shared.release import LIVE, Release
@@ -40,12 +40,18 @@ def open_thread(services: Services, release: Release) -> Release:
 
 
 def _root(services: Services, release: Release) -> tuple[str, list[dict[str, Any]] | None]:
-    """The root's text and, with the Slack app installed (`slack.actors` names who may press), its blocks: the
-    text, and a Roll back button while the release is live."""
+    """The root's text and, with the Slack app installed (`slack.actors` or `gates.approvers` names who may press),
+    its blocks: the text, and the buttons the release's state calls for (`buttons_for`)."""
     text = wording.root(release, services.clock())
-    if not services.config.slack.actors:
+    actors, approvers = bool(services.config.slack.actors), bool(services.config.gates.approvers)
+    if not actors and not approvers:
         return text, None
-    return text, root_blocks(text, release.tag, can_roll_back=release.state == LIVE)
+    approval, canary = release.approval, release.canary
+    verbs = buttons_for(live=release.state == LIVE, approval_open=bool(approval) and approval.get("decided") is None
+                        and not release.ended, canary_running=bool(canary) and not canary.get("ended")
+                        and not release.ended and release.state != LIVE, canary_paused=bool(canary.get("paused")),
+                        actors=actors, approvers=approvers)
+    return text, root_blocks(text, release.tag, verbs)
 
 
 def thread_of(release: Release) -> MessageRef | None:

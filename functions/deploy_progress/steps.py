@@ -6,10 +6,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from functions.deploy_progress.approval_step import ApprovalStep
 from functions.deploy_progress.attempt import HandOver, _Abandoned
-from functions.deploy_progress.canary_step import CanaryStep
 from shared.adapters.cloudrun import poll_delays
+from shared.canary_record import from_record
 from shared.core import wording
+from shared.core.approval import BEFORE_PROMOTION, BEFORE_TRAFFIC
+from shared.core.canary import PROMOTED
 from shared.core.deploy import (
     Done,
     Fail,
@@ -37,7 +40,7 @@ from shared.thread import reply
 from shared.unit_move import copy_frontend, frontend_prefix, snapshot_baseline
 
 
-class Steps(CanaryStep):
+class Steps(ApprovalStep):
     def _migrate(self, release: Release) -> bool:
         """True when the migration ended (either way); False when it outlasts this invocation."""
         job = self.config.migrations.job
@@ -114,7 +117,8 @@ class Steps(CanaryStep):
             release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision},
                                                    traffic_moved=tuple(dict.fromkeys(r.traffic_moved + ("api",)))))
         if "api" not in release.traffic_moved:
-            if not release.canary:  # a canary under way has its candidate deployed and smoke-tested already
+            if not release.canary and not release.approval:  # a canary under way, or an approval asked, has its
+                # candidate deployed and smoke-tested already
                 self._step("deploy_api", "started")
                 state = run.deploy_revision(api, api_revision, release.image, tag=tag)
                 release = self._update(lambda r: r.but(revisions={**r.revisions, "api": api_revision}))
@@ -126,7 +130,16 @@ class Steps(CanaryStep):
                     self._fail(smoke.reason, restore=smoke.restore)
                     return
                 reply(self.s, release, wording.candidate_passed(api_revision))
-            if (self.config.canary.steps or release.canary) and not self._canary(self._load(), api_revision, tag):
+            stable = str(release.previous.get("api") or "")
+            point = self._approval_point()
+            if point == BEFORE_TRAFFIC and not self._approved(point, api_revision, tag, stable):
+                return
+            canary = from_record(self._load().canary)
+            promoted = canary is not None and canary.ended == PROMOTED
+            if (self.config.canary.steps or release.canary) and not promoted and not self._canary(
+                    self._load(), api_revision, tag):
+                return
+            if point == BEFORE_PROMOTION and not self._approved(point, api_revision, tag, stable):
                 return
             self._guard_traffic()
             run.set_traffic(api, all_to(api_revision, tag))

@@ -11,9 +11,10 @@ import time
 import uuid
 from typing import Any
 
+from functions.rollback.approval import decide_approval
 from functions.rollback.canary_control import apply, control_canary, running_canary
 from shared import gates
-from shared.canary_control import CanaryControlRequest
+from shared.canary_control import ApprovalRequest, CanaryControlRequest
 from shared.core import wording
 from shared.core.canary import ROLLBACK, Control
 from shared.errors import LeaseHeld, PermanentError, TagshipError, TransientError
@@ -47,6 +48,8 @@ def handle(services: Services, data: bytes, attributes: dict[str, str], message_
     message = parse_rollback_message(data, attributes)
     if isinstance(message, CanaryControlRequest):
         return control_canary(services, message, message_id, log)
+    if isinstance(message, ApprovalRequest):
+        return decide_approval(services, message, message_id, log)
     if isinstance(message, TestNotice):
         services.notifier.post(wording.monitoring_test_notice())
         return "test notification"

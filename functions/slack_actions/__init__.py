@@ -1,5 +1,9 @@
 """slack_actions: the Slack app's interactivity endpoint (HTTP). Verify, read the click, check who pressed, publish.
 
+The buttons: Roll back (a live release), Approve and Refuse (a release waiting for approval: `gates.approvers`),
+Pause or Resume, Promote now and Abort (a running canary: `slack.actors`, as Roll back). Each publishes on the
+rollback topic the message the command line publishes for it.
+
 Slack signs every interaction with the app's signing secret (`X-Slack-Signature`, `v0=` HMAC-SHA256 of
 `v0:TIMESTAMP:BODY`, and `X-Slack-Request-Timestamp`); slack_sdk's `SignatureVerifier` checks both and refuses a
 timestamp more than five minutes from now, so a captured request cannot be replayed later. Without the signing secret
@@ -12,7 +16,14 @@ from __future__ import annotations
 from typing import Mapping
 
 from shared.core import wording
-from shared.core.slack_actions import may_act, read_click
+from shared.core.approval import may_approve
+from shared.core.slack_actions import (
+    APPROVAL_VERBS,
+    CANARY_VERBS,
+    Click,
+    may_act,
+    read_click,
+)
 from shared.errors import InputError, TagshipError
 from shared.log import Logger, logger
 from shared.ports import MessageRef
@@ -36,11 +47,18 @@ def handle(services: Services, headers: Mapping[str, str], body: bytes, log: Log
     except InputError as error:
         log.warning("slack interaction malformed", reason=str(error))
         return Answer(400, {"error": str(error)})
-    log = log.bind(tag=click.from_tag, slack_user=click.user_id)
-    if not may_act(click.user_id, services.config.slack.actors):
-        log.warning("slack user may not roll back", user=click.user_name)
-        return Answer(403, {"error": f"{click.user_id} may not roll back: not listed in slack.actors"})
+    log = log.bind(tag=click.from_tag, slack_user=click.user_id, action=click.verb)
     thread = MessageRef(channel=click.channel, ts=click.message_ts) if click.channel and click.message_ts else None
+    if click.verb in APPROVAL_VERBS:
+        return _approval(services, click, thread, log)
+    if not may_act(click.user_id, services.config.slack.actors):
+        log.warning("slack user may not act", user=click.user_name)
+        return Answer(403, {"error": f"{click.user_id} may not {click.verb}: not listed in slack.actors"})
+    if click.verb in CANARY_VERBS:
+        return _publish_once(services, click, thread, log, {
+            "canary": click.verb, "tag": click.from_tag, "requested_by": click.user_name,
+            "reason": f"{click.verb.capitalize()} pressed in Slack by {click.user_name}"},
+            wording.control_pressed(click.user_name, click.verb, click.from_tag))
     try:
         live = services.store.pointer().live
     except TagshipError as error:  # a corrupt pointer included: what serves is not known, so nothing is asked
@@ -51,22 +69,45 @@ def handle(services: Services, headers: Mapping[str, str], body: bytes, log: Log
         if thread is not None:
             services.notifier.post(wording.rollback_button_stale(click.from_tag, live), thread=thread)
         return Answer(200, {"status": "not live", "from": click.from_tag, "live": live})
+    return _publish_once(services, click, thread, log, {
+        "to": "previous", "from": click.from_tag, "requested_by": click.user_name, "trigger": "slack",
+        "reason": f"Roll back pressed in Slack by {click.user_name}"},
+        wording.rollback_pressed(click.user_name, click.from_tag))
+
+
+def _approval(services: Services, click: Click, thread: MessageRef | None, log: Logger) -> Answer:
+    """Approve or Refuse: allowed to `gates.approvers`, a user named or in a user group named (read from Slack
+    each time, so a person taken out of the group can no longer press; a group that cannot be read allows no one)."""
+    approvers = services.config.gates.approvers
+    groups = tuple(group for group in approvers if group.startswith("S") and click.user_id not in approvers
+                   and click.user_id in (services.notifier.group_members(group) or ()))
+    if not may_approve(click.user_id, groups, approvers):
+        log.warning("slack user may not approve", user=click.user_name)
+        return Answer(403, {"error": f"{click.user_id} may not {click.verb}: not named in gates.approvers, nor in "
+                                     "a user group it names"})
+    return _publish_once(services, click, thread, log, {
+        "approval": click.verb, "tag": click.from_tag, "requested_by": click.user_name,
+        "reason": f"{click.verb.capitalize()} pressed in Slack by {click.user_name}"},
+        wording.approval_pressed(click.user_name, click.verb, click.from_tag))
+
+
+def _publish_once(services: Services, click: Click, thread: MessageRef | None, log: Logger,
+                  message: dict[str, str], told: str) -> Answer:
+    """The click's request on the rollback topic, once per click (Slack may deliver one click twice)."""
     try:
         first = services.store.mark_once("slack-click", f"{click.user_id}-{click.action_ts}", {"from": click.from_tag})
         if first:
-            services.publisher.publish(services.config.topics.rollback, {
-                "to": "previous", "from": click.from_tag, "requested_by": click.user_name, "trigger": "slack",
-                "reason": f"Roll back pressed in Slack by {click.user_name}"})
+            services.publisher.publish(services.config.topics.rollback, message)
     except TagshipError as error:
         log.error("slack click not passed on", error=str(error))
-        return Answer(503, {"error": "could not ask for the rollback; press again"})
+        return Answer(503, {"error": f"could not ask for the {click.verb}; press again"})
     if not first:
         log.info("slack click already passed on (delivered again)")
         return Answer(200, {"status": "duplicate"})
-    log.warning("rollback asked in Slack", user=click.user_name)
+    log.warning(f"{click.verb} asked in Slack", user=click.user_name)
     if thread is not None:
-        services.notifier.post(wording.rollback_pressed(click.user_name, click.from_tag), thread=thread)
-    return Answer(200, {"status": "rollback asked", "from": click.from_tag})
+        services.notifier.post(told, thread=thread)
+    return Answer(200, {"status": f"{click.verb} asked", "from": click.from_tag})
 
 
 def _signed(secret: str, now: float, headers: Mapping[str, str], body: bytes) -> bool:

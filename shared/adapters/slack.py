@@ -93,6 +93,9 @@ class NullNotifier:
     def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         return False
 
+    def group_members(self, group_id: str) -> tuple[str, ...] | None:
+        return None  # an incoming webhook reads nothing
+
 
 class SlackWebNotifier:
     """The Web API with a bot token. `post` returns the message's ref (None on any failure), `update` whether the
@@ -140,6 +143,17 @@ class SlackWebNotifier:
             self._failed("slack update failed", ref.channel, error)
             return False
 
+    def group_members(self, group_id: str) -> tuple[str, ...] | None:
+        """usergroups.users.list (scope usergroups:read); None, logged, when Slack does not answer with them."""
+        try:
+            with call_budget(self._timeout):
+                response = self._client().usergroups_users_list(usergroup=group_id)
+            users = response.get("users")
+            return tuple(str(user) for user in users) if isinstance(users, list) else None
+        except Exception as error:  # noqa: BLE001 - logged, never raised: who may press is then refused
+            self._failed("slack user group not read", self._channel, error)
+            return None
+
     def _failed(self, message: str, channel: str, error: Exception) -> None:
         code = _error_code(error)
         todo = advice(code, channel, _answer_of(error))
@@ -186,6 +200,9 @@ class SlackWebhookNotifier:
 
     def update(self, ref: MessageRef, text: str, blocks: list[dict[str, Any]] | None = None) -> bool:
         return False
+
+    def group_members(self, group_id: str) -> tuple[str, ...] | None:
+        return None  # an incoming webhook reads nothing
 
 
 def notifier_for(token: str | None, webhook_url: str | None, channel: str, timeout: float) -> Notifier:

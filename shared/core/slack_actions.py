@@ -22,6 +22,12 @@ from shared.errors import InputError
 from shared.text import cut
 
 ROLLBACK_ACTION = "tagship_rollback"
+# every button the root may carry: its action_id -> what it asks (rollback, approve/refuse, a canary control)
+ACTIONS = {ROLLBACK_ACTION: "rollback", "tagship_approve": "approve", "tagship_refuse": "refuse",
+           "tagship_canary_pause": "pause", "tagship_canary_resume": "resume",
+           "tagship_canary_promote": "promote", "tagship_canary_abort": "abort"}
+APPROVAL_VERBS = ("approve", "refuse")
+CANARY_VERBS = ("pause", "resume", "promote", "abort")
 SECTION_TEXT_MAX = 3000
 VALUE_MAX = 2000
 TAG_MAX = 200  # as a pushed tag: shared.webhook.TAG_MAX
@@ -31,7 +37,8 @@ BODY_MAX = 64 * 1024  # a block_actions payload of one button is a few KB; the m
 
 @dataclass(frozen=True)
 class Click:
-    """A person pressed Roll back on the thread of `from_tag`."""
+    """A person pressed a button (`verb`: rollback, approve, refuse or a canary control) on the thread of
+    `from_tag`."""
 
     user_id: str
     user_name: str
@@ -39,23 +46,57 @@ class Click:
     action_ts: str  # when Slack saw the click: with the user, what tells a replay from a second click
     channel: str
     message_ts: str
+    verb: str = "rollback"
 
 
-def root_blocks(text: str, tag: str, *, can_roll_back: bool) -> list[dict[str, Any]]:
-    """The root message as blocks: its text (already mrkdwn-safe, see `wording.root`) and, while the release is the
-    one serving, a Roll back button asking to confirm."""
+def buttons_for(*, live: bool, approval_open: bool, canary_running: bool, canary_paused: bool,
+                actors: bool, approvers: bool) -> tuple[str, ...]:
+    """The buttons the root carries now, as the verbs they ask for: Roll back while the release serves; Approve and
+    Refuse while its approval is open; Pause or Resume, Promote and Abort while its canary runs. A button only for
+    whom it is allowed to anyone (`slack.actors`, `gates.approvers`)."""
+    verbs: tuple[str, ...] = ()
+    if live and actors:
+        verbs += ("rollback",)
+    if approval_open and approvers:
+        verbs += APPROVAL_VERBS
+    if canary_running and actors and not approval_open:
+        verbs += ("resume" if canary_paused else "pause", "promote", "abort")
+    return verbs
+
+
+_LOOK = {"rollback": ("Roll back", "danger"), "approve": ("Approve", "primary"), "refuse": ("Refuse", "danger"),
+         "pause": ("Pause", None), "resume": ("Resume", "primary"), "promote": ("Promote now", None),
+         "abort": ("Abort", "danger")}
+_CONFIRM = {"rollback": ("Roll back this release?", "The API, the worker and the frontend go back to the release "
+                                                    "before {tag}."),
+            "refuse": ("Refuse this release?", "{tag} ends failed; the API's traffic stays on the release before it."),
+            "promote": ("Promote now?", "{tag}'s candidate takes all the API's traffic without the remaining steps."),
+            "abort": ("Abort the canary?", "All the API's traffic goes back to the release before {tag}; it ends "
+                                           "failed.")}
+
+
+def root_blocks(text: str, tag: str, verbs: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The root message as blocks: its text (already mrkdwn-safe, see `wording.root`) and a button per verb
+    (`buttons_for`), those that cannot be taken back asking to confirm."""
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": cut(text, SECTION_TEXT_MAX)}}]
-    if can_roll_back:
-        blocks.append({"type": "actions", "block_id": "tagship_release_actions", "elements": [{
-            "type": "button", "action_id": ROLLBACK_ACTION, "style": "danger",
-            "text": {"type": "plain_text", "text": "Roll back"},
-            "value": json.dumps({"from": tag[:TAG_MAX]}),
-            "confirm": {"title": {"type": "plain_text", "text": "Roll back this release?"},
-                        "text": {"type": "plain_text", "text": cut(f"The API, the worker and the frontend go back to "
-                                                                    f"the release before {tag}.", 300)},
-                        "confirm": {"type": "plain_text", "text": "Roll back"},
-                        "deny": {"type": "plain_text", "text": "Cancel"}},
-        }]})
+    action_ids = {verb: action for action, verb in ACTIONS.items()}
+    elements = []
+    for verb in verbs:
+        label, style = _LOOK[verb]
+        button: dict[str, Any] = {"type": "button", "action_id": action_ids[verb],
+                                  "text": {"type": "plain_text", "text": label},
+                                  "value": json.dumps({"from": tag[:TAG_MAX]})}
+        if style:
+            button["style"] = style
+        if verb in _CONFIRM:
+            title, body = _CONFIRM[verb]
+            button["confirm"] = {"title": {"type": "plain_text", "text": title},
+                                 "text": {"type": "plain_text", "text": cut(body.format(tag=tag), 300)},
+                                 "confirm": {"type": "plain_text", "text": label},
+                                 "deny": {"type": "plain_text", "text": "Cancel"}}
+        elements.append(button)
+    if elements:
+        blocks.append({"type": "actions", "block_id": "tagship_release_actions", "elements": elements})
     return blocks
 
 
@@ -81,7 +122,7 @@ def read_click(body: bytes) -> Click:
     if not isinstance(actions, list) or len(actions) != 1 or not isinstance(actions[0], dict):
         raise InputError("interaction payload: expected exactly one action")
     action = actions[0]
-    if action.get("action_id") != ROLLBACK_ACTION:
+    if action.get("action_id") not in ACTIONS:
         raise InputError(f"interaction payload: unknown action {str(action.get('action_id'))[:60]!r}")
     value = _object(action.get("value"), "the button's value")
     from_tag = value.get("from")
@@ -95,7 +136,8 @@ def read_click(body: bytes) -> Click:
     found = payload.get("container")
     container: dict[str, Any] = found if isinstance(found, dict) else {}
     return Click(user_id=user_id, user_name=str(name)[:80], from_tag=from_tag, action_ts=str(action.get("action_ts", ""))[:40],
-                 channel=str(container.get("channel_id", ""))[:40], message_ts=str(container.get("message_ts", ""))[:40])
+                 channel=str(container.get("channel_id", ""))[:40], message_ts=str(container.get("message_ts", ""))[:40],
+                 verb=ACTIONS[str(action.get("action_id"))])
 
 
 def may_act(user_id: str, actors: tuple[str, ...]) -> bool:

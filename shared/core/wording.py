@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.release import Release
 from shared.text import link, outside
@@ -68,9 +69,26 @@ def root(release: Release, now: float) -> str:
         f"commit `{outside(release.commit[:12], 12)}` pushed by {outside(release.pushed_by, 80)}"
         + (f" · {build_log}" if build_log else ""),
     ]
+    approval = root_approval(release.approval, now)
+    if approval:
+        lines.append(approval)
+    canary = root_canary(release.canary)
+    if canary:
+        lines.append(canary)
     if release.error:
         lines.append(f"reason: {outside(release.error, 1500)}")
     return "\n".join(lines)
+
+
+def root_canary(canary: dict[str, Any]) -> str:
+    """The root's line about the canary: its step, paused, or how it ended."""
+    if not canary:
+        return ""
+    ended = canary.get("ended")
+    if ended:
+        return f"canary {ended}"
+    paused = " · paused" if canary.get("paused") else ""
+    return f"canary at step {int(canary.get('step', 0)) + 1}{paused}"
 
 
 def corrupt_record(error: str, tag: str | None) -> str:
@@ -391,3 +409,48 @@ def canary_control(effect: str, tag: str) -> str:
 
 def canary_control_refused(tag: str, why: str) -> str:
     return f":joystick: Canary control for {outside(tag, 120)} refused: {outside(why, 600)}"
+
+
+# -- an approval: asked in the thread, decided by a person (a button or the command line) ---------------------------
+APPROVAL_POINTS = {"before_traffic": "before any of the API's traffic moves",
+                   "before_promotion": "before the candidate takes all the API's traffic"}
+
+
+def approval_asked(point: str, max_wait: float, buttons: bool, tag: str) -> str:
+    """The release stopped at its approval point; who may decide and how long it waits."""
+    how = "press Approve or Refuse on this thread, or run" if buttons else "run"
+    return (f":raised_hand: Waiting for approval {APPROVAL_POINTS.get(point, point)}: {how} "
+            f"`python main.py deploys approve {outside(tag, 120)}` (or `deploys refuse`). Refused by itself if "
+            f"nobody decides within {duration(max_wait)}.")
+
+
+def approval_decided(effect: str, tag: str) -> str:
+    """What a person's approve or refuse did (`effect` quotes who and why)."""
+    return f":raised_hand: Approval of {outside(tag, 120)}: {outside(effect, 800)}"
+
+
+def approval_refused_request(tag: str, why: str) -> str:
+    return f":raised_hand: Approval for {outside(tag, 120)} not applied: {outside(why, 600)}"
+
+
+def approval_pressed(user_name: str, verb: str, tag: str) -> str:
+    return f":raised_hand: {outside(user_name, 80)} pressed {verb.capitalize()} on {outside(tag, 120)}: asking for it."
+
+
+def control_pressed(user_name: str, verb: str, tag: str) -> str:
+    return f":joystick: {outside(user_name, 80)} pressed {verb.capitalize()} on {outside(tag, 120)}'s canary: asking for it."
+
+
+def root_approval(approval: dict[str, Any], now: float) -> str:
+    """The root's line about the release's approval, when one was asked."""
+    if not approval:
+        return ""
+    decided, by = approval.get("decided"), outside(str(approval.get("by") or ""), 80)
+    if decided == "approved":
+        return f"approved by {by}"
+    if decided == "refused":
+        return f"approval refused by {by}"
+    if decided == "expired":
+        return "not approved in time"
+    asked = float(approval.get("asked_at") or now)
+    return f":raised_hand: waiting for approval {APPROVAL_POINTS.get(str(approval.get('point')), '')} · asked {duration(now - asked)} ago"

@@ -24,7 +24,7 @@ def client(slack: FakeSlack) -> WebClient:
     return WebClient(token="xoxb-test", base_url=slack.base_url, timeout=5)
 
 
-GOOD = root_blocks("*v1.4.0* · live", "v1.4.0", can_roll_back=True)
+GOOD = root_blocks("*v1.4.0* · live", "v1.4.0", ("rollback",))
 
 
 def broken(change):

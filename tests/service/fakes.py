@@ -191,6 +191,10 @@ class FakeNotifier:
         self.updates: dict[str, str] = {}
         self.blocks: dict[str, list[dict[str, Any]]] = {}  # ts -> the blocks the message shows now
         self.down = down
+        self.groups: dict[str, tuple[str, ...]] = {}  # Slack user group id -> its members
+
+    def group_members(self, group_id: str) -> tuple[str, ...] | None:
+        return None if self.down else self.groups.get(group_id)
 
     def post(self, text: str, *, thread: MessageRef | None = None,
              blocks: list[dict[str, Any]] | None = None) -> MessageRef | None:

@@ -203,3 +203,25 @@ def test_a_watchdog_tick_longer_than_its_functions_timeout_allows_is_refused():
     data.setdefault("watchdog", {})["tick_seconds"] = 300
     with pytest.raises(ConfigError, match="watchdog.tick_seconds: expected at most 100"):
         config.parse(data)
+
+
+GATES_WRONG = [
+    ({"approval": "before_promotion"}, {"steps": []}, "gates.approval: before_promotion waits after the canary"),
+    ({"approval": "always"}, None, "gates.approval"),
+    ({"approvers": ["#release-managers"]}, None, "gates.approvers: expected each item"),
+    ({"approval_max_wait_seconds": 0}, None, "gates.approval_max_wait_seconds"),
+    ({"approval_max_wait_seconds": float("inf")}, None, "gates.approval_max_wait_seconds"),
+]
+
+
+@pytest.mark.parametrize("gates, canary_keys, message", GATES_WRONG, ids=[
+    "before the promotion of no canary", "a point we do not know", "a channel as an approver", "no wait at all",
+    "an endless wait"])
+def test_approval_keys_are_refused_for_what_they_mean(gates, canary_keys, message):
+    data = raw()
+    data.setdefault("gates", {}).update(gates)
+    if canary_keys is not None:
+        data["canary"] = canary_keys
+    with pytest.raises(ConfigError) as error:
+        config.parse(data)
+    assert message in str(error.value)

@@ -70,14 +70,14 @@ def test_who_may_press(user, actors, allowed, why):
 
 
 def test_a_live_release_root_carries_a_confirmed_roll_back_button_and_an_ended_one_none():
-    live = root_blocks("*v1.4.0* · live", "v1.4.0", can_roll_back=True)
+    live = root_blocks("*v1.4.0* · live", "v1.4.0", ("rollback",))
     [button] = live[1]["elements"]
     assert (button["action_id"], json.loads(button["value"]), button["style"]) == (ROLLBACK_ACTION, {"from": "v1.4.0"}, "danger")
     assert button["confirm"]["deny"]["text"] == "Cancel"
-    assert root_blocks("*v1.4.0* · rolled_back", "v1.4.0", can_roll_back=False) == [
+    assert root_blocks("*v1.4.0* · rolled_back", "v1.4.0") == [
         {"type": "section", "text": {"type": "mrkdwn", "text": "*v1.4.0* · rolled_back"}}]
 
 
 def test_a_root_text_over_3000_characters_is_cut_to_fit_a_section():
-    [section] = root_blocks("x" * 5000, "v1.4.0", can_roll_back=False)
+    [section] = root_blocks("x" * 5000, "v1.4.0")
     assert len(section["text"]["text"]) == 3000
