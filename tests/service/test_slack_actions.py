@@ -27,10 +27,11 @@ def world(actors=("U0RELEASER",), secret=SECRET) -> World:
     return made
 
 
-def press(made: World, *, user="U0RELEASER", tag="v1.1.0", action_ts="5.5", secret=SECRET, age=0.0, body=None):
+def press(made: World, *, user="U0RELEASER", tag="v1.1.0", action_ts="5.5", secret=SECRET, age=0.0, body=None,
+          action="tagship_rollback"):
     payload = {"type": "block_actions", "user": {"id": user, "username": "rita"},
                "container": {"channel_id": "C1", "message_ts": "1.0"},
-               "actions": [{"action_id": "tagship_rollback", "value": json.dumps({"from": tag}), "action_ts": action_ts}]}
+               "actions": [{"action_id": action, "value": json.dumps({"from": tag}), "action_ts": action_ts}]}
     raw = body if body is not None else urlencode({"payload": json.dumps(payload)}).encode()
     stamp = str(int(made.now - age))
     signature = "v0=" + hmac.new(secret.encode(), f"v0:{stamp}:".encode() + raw, hashlib.sha256).hexdigest()
@@ -81,3 +82,45 @@ def test_a_click_on_a_release_no_longer_live_asks_nothing_and_says_what_serves()
     assert (answer.status, answer.body["status"], answer.body["live"]) == (200, "not live", "v1.1.0")
     assert made.publisher.published == []
     assert any("no longer live (v1.1.0 serves now)" in text for text in made.notifier.thread("1.0"))
+
+
+def approvers_world(approvers=("U0APPROVER", "S0RELEASERS")) -> World:
+    made = world()
+    made.config = made.config.replace(gates={"approvers": list(approvers)})
+    made.services.config = made.config
+    made.notifier.groups = {"S0RELEASERS": ("U0INGROUP",)}
+    return made
+
+
+def test_approve_and_refuse_publish_the_decision_the_command_line_would_for_a_named_approver_or_a_group_member():
+    made = approvers_world()
+    named = press(made, user="U0APPROVER", action="tagship_approve", tag="v1.2.0", action_ts="1.1")
+    member = press(made, user="U0INGROUP", action="tagship_refuse", tag="v1.2.0", action_ts="1.2")
+    assert (named.status, member.status) == (200, 200)
+    assert [request for _, request in made.publisher.published] == [
+        {"approval": "approve", "tag": "v1.2.0", "requested_by": "rita", "reason": "Approve pressed in Slack by rita"},
+        {"approval": "refuse", "tag": "v1.2.0", "requested_by": "rita", "reason": "Refuse pressed in Slack by rita"}]
+
+
+def test_approve_is_refused_to_actors_strangers_and_when_the_group_cannot_be_read():
+    made = approvers_world()
+    answers = [press(made, user="U0RELEASER", action="tagship_approve").status,  # may roll back, not approve
+               press(made, user="U0STRANGER", action="tagship_approve").status]
+    made.notifier.down = True  # Slack does not answer usergroups.users.list: a group allows no one
+    answers.append(press(made, user="U0INGROUP", action="tagship_approve").status)
+    assert answers == [403, 403, 403] and made.publisher.published == []
+
+
+def test_a_canary_button_publishes_the_control_the_command_line_would_for_slack_actors_only():
+    made = world()
+    assert press(made, user="U0STRANGER", action="tagship_canary_abort").status == 403
+    assert press(made, action="tagship_canary_pause", tag="v1.2.0").status == 200
+    assert [request for _, request in made.publisher.published] == [
+        {"canary": "pause", "tag": "v1.2.0", "requested_by": "rita", "reason": "Pause pressed in Slack by rita"}]
+    assert any("rita pressed Pause on v1.2.0's canary" in text for text in made.notifier.thread("1.0"))
+
+
+def test_an_unknown_button_is_refused():
+    made = world()
+    answer = press(made, action="tagship_deploy_everything")
+    assert answer.status == 400 and "unknown action" in answer.body["error"] and made.publisher.published == []
