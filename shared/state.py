@@ -14,12 +14,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from shared.core.queue import holder_settled
 from shared.core.start import start_lost
 from shared.errors import CorruptRecord, PreconditionFailed, TransientError
 from shared.log import logger
 from shared.ports import Record, RecordStore
 from shared.record_shape import LEASE_FIELDS, POINTER_FIELDS, QUEUE_FIELDS, check_shape
-from shared.release import Release
+from shared.release import LIVE, Release
 
 POINTER, LEASE, QUEUE = "pointer.json", "lease.json", "queue.json"
 
@@ -92,10 +93,11 @@ def _lease_or_free(data: dict[str, Any] | None) -> Lease | None:
 TAKE, OTHER_RELEASE, BUSY = "take", "other_release", "busy"
 
 
-def decide_lease(current: Lease | None, tag: str, owner: str, now: float) -> str:
+def decide_lease(current: Lease | None, tag: str, owner: str, now: float, settled: bool = False) -> str:
     """Whether `owner` (working on `tag`) may take the lease now (pure).
 
-    Free or expired: take. Held for another release: that release goes first. Held for this release by another
+    Free or expired: take. Held for another release that has settled (`settled`: live or ended, see
+    `shared.core.queue.holder_settled`): take, it holds nothing. Held for another release: that release goes first. Held for this release by another
     owner mid-step: busy (retry later). Held by the same owner: take. An owner is one invocation (the message id and
     a token of its own), so two copies of one message delivered at once never run a step together; an invocation
     that fails gives its step back (`pause_lease`), and one that dies holds it until the lease expires.
@@ -103,7 +105,7 @@ def decide_lease(current: Lease | None, tag: str, owner: str, now: float) -> str
     if current is None or current.expires <= now:
         return TAKE
     if current.tag != tag:
-        return OTHER_RELEASE
+        return TAKE if settled else OTHER_RELEASE
     if current.owner and current.owner != owner:
         return BUSY
     return TAKE
@@ -228,13 +230,24 @@ class StateStore:
 
         def apply(data: dict[str, Any] | None) -> dict[str, Any] | None:
             current = _lease_or_free(data)
-            outcome["answer"] = decide_lease(current, tag, owner, now)
+            settled = current is not None and current.tag != tag and current.expires > now and self.settled(current)
+            outcome["answer"] = decide_lease(current, tag, owner, now, settled)
             if outcome["answer"] != TAKE:
                 return None
             return Lease(tag, owner, now + ttl).to_dict()
 
         self._swap(LEASE, apply)
         return outcome["answer"]
+
+    def settled(self, lease: Lease) -> bool:
+        """Whether `lease` names a release that is live or ended (`holder_settled`): it holds nothing."""
+        if not holder_settled(lease.tag, LIVE):  # a rollback's lease: no release record to ask
+            return False
+        try:
+            found = self.release(lease.tag)
+        except CorruptRecord:  # told where it is acted on; nothing says it is done
+            return False
+        return holder_settled(lease.tag, found[0].state if found else None)
 
     def hold_lease(self, tag: str, owner: str, now: float) -> bool:
         """Whether `owner` still holds the lease for `tag` (checked before every traffic change)."""

@@ -94,6 +94,9 @@ class Attempt:
         lease = self.store.lease()
         ours_expired = lease is not None and lease.tag == self.tag and lease.owner == self.owner  # nobody took it
         free = lease is None or (lease.expires <= now and lease.tag != ROLLBACK_HOLDER)  # nobody holds it now
+        # another release's lease, unexpired, whose release is live or ended: it holds nothing (written back stale,
+        # or its attempt died before giving it back), and stopping here would leave this release's unit half moved
+        free = free or (lease is not None and lease.tag != self.tag and self.store.settled(lease))
         if ((ours_expired or (free and self._may_take_free()))
                 and self.store.try_lease(self.tag, self.owner, now, self.config.deploy.lease_seconds) == TAKE):
             return

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 from shared import deadline, gates
 from shared.core import wording
 from shared.core.fast_watch import Stop, next_look
-from shared.core.queue import LeaseView, nudges
+from shared.core.queue import LeaseView, holder_settled, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
 from shared.errors import CorruptRecord, InputError, PreconditionFailed, TagshipError
 from shared.health import MetricsReading, ProbeResult, diagnose
@@ -125,7 +125,8 @@ def _nudge(services: Services, log: Logger) -> None:
         if lease is not None:
             found = _release_or_none(services, lease.tag, log) if lease.tag != "rollback" else None
             in_flight = found is not None and not found[0].ended and found[0].state != LIVE
-            view = LeaseView(lease.tag, lease.expires, in_flight)
+            settled = holder_settled(lease.tag, found[0].state if found else None)
+            view = LeaseView(lease.tag, lease.expires, in_flight, settled)
         for tag in nudges(view, store.queued(), services.clock()):
             services.publisher.publish(services.config.topics.progress, {"kind": "drive", "tag": tag})
             log.warning("nudged a release an expired lease left waiting", nudged=tag,

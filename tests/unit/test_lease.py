@@ -21,3 +21,19 @@ from shared.state import BUSY, OTHER_RELEASE, TAKE, Lease, decide_lease
 )
 def test_deploy_lease_decision(current, tag, owner, now, expected):
     assert decide_lease(current, tag, owner, now) == expected
+
+
+@pytest.mark.parametrize(
+    "current, tag, owner, settled, expected",
+    [
+        (Lease("v1", "m0", 200.0), "v2", "m1", True, TAKE),
+        (Lease("v1", "", 200.0), "v2", "m1", True, TAKE),
+        (Lease("v1", "m0", 200.0), "v2", "m1", False, OTHER_RELEASE),
+        (Lease("v2", "m0", 200.0), "v2", "m1", True, BUSY),
+    ],
+    ids=["another release's unexpired lease, that release live or ended: taken (it was written back stale)",
+         "the same between steps", "another release still in flight goes first",
+         "our own release's lease is never the settled one's"],
+)
+def test_a_settled_release_lease_holds_nothing(current, tag, owner, settled, expected):
+    assert decide_lease(current, tag, owner, 100.0, settled) == expected

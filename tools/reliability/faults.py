@@ -572,6 +572,9 @@ class FaultHarness:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+        # The Slack client is kept per API URL read at each call (shared.clients.slack_web): the functions in this
+        # process must keep meeting the proxy for the whole scenario, or a Slack fault armed on it never strikes.
+        os.environ["TAGSHIP_SLACK_API_URL"] = self.slack.base_url + "/api/"
         self.sampler = TrafficSampler(local.fake_run, (local.config.api.service, local.config.worker.service)).start()
 
     def _move_functions_to_a_child(self, local: Any) -> None:
@@ -593,6 +596,8 @@ class FaultHarness:
             self.sampler.stop()
         if self.hooks is not None:
             self.hooks.uninstall()
+        if self.local is not None:
+            os.environ["TAGSHIP_SLACK_API_URL"] = self.local.slack.base_url  # as the local cloud set it
         for proxy in (self.storage, self.slack):
             if proxy is not None:
                 proxy.stop()
