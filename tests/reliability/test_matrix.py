@@ -27,7 +27,10 @@ def ci_slice(seed: int) -> list[reliability.Scenario]:
     picks the others and each one's step), one race and one broken record (seeded)."""
     rng = random.Random(seed)
     by_kind: dict[str, list[reliability.Scenario]] = {kind: [] for kind in KINDS}
+    canary = {s.name for s in reliability.canary_axis()}  # whole canaries, 15-100 s each: `--full` runs them
     for scenario in reliability.matrix():
+        if scenario.name in canary:
+            continue
         for kind in KINDS:
             if scenario.name.endswith(f" x {kind}"):
                 by_kind[kind].append(scenario)
@@ -61,6 +64,21 @@ def test_the_matrix_covers_every_step_of_the_deploy_and_the_rollback_with_every_
     kinds_seen = {kind for kind in KINDS if any(n.endswith(f" x {kind}") for n in names)}
     assert kinds_seen == set(KINDS)
     assert sum(n.startswith("race/") for n in names) >= 5 and "slack/down throughout" in names
+
+
+def test_the_matrix_covers_every_canary_step_and_control_with_its_fault_kinds():
+    from tools.reliability.canary import CANARY_STEPS, CONTROL_TARGETS, CONTROLS
+
+    names = {s.name for s in reliability.matrix()}
+    for step in CANARY_STEPS:
+        for kind in step.kinds:
+            assert f"deploy/{step.name} x {kind}" in names
+    for control in CONTROLS:
+        for where, (_, kinds) in CONTROL_TARGETS.items():
+            for kind in kinds:
+                assert f"canary/{control.name} x {where} {kind}" in names
+    assert {c.name for c in CONTROLS} == {"pause", "resume", "promote", "abort", "rollback"}
+    assert any(s.name.startswith(("deploy/canary-", "canary/")) for s in reliability.seeded_slice(reliability.DEFAULT_SEED))
 
 
 def test_the_state_axis_breaks_every_record_in_every_way_in_every_phase():

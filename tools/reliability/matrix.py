@@ -36,6 +36,7 @@ RUN = "google.cloud.run.v2"
 UPDATE_SERVICE = f"{RUN}.Services/UpdateService"
 DEFAULT_SEED = 20240611
 SLICE_SIZE = 14  # scenarios in the default slice (and the test suite's), besides the races
+CANARY_SLICE = 4  # canary steps and controls in the default slice (seeded)
 
 
 # -- the steps: where in the deploy and the rollback a fault strikes ---------------------------------------------
@@ -182,6 +183,7 @@ class Scenario:
     run: Callable[[Run], World]
     faults: str  # what is injected, for the table
     child: bool = False  # the functions run in a process of their own (a fault kills it)
+    options: dict[str, Any] = field(default_factory=dict)  # the local cloud's (a config with canary steps)
 
 
 @dataclass
@@ -451,9 +453,18 @@ def matrix() -> list[Scenario]:
     scenarios = [deploy_scenario(step, kind) for step in DEPLOY_STEPS for kind in step.kinds]
     scenarios += [rollback_scenario(step, kind) for step in ROLLBACK_STEPS for kind in step.kinds]
     scenarios += [watch_scenario(step, kind) for step in WATCH_STEPS for kind in step.kinds]
+    scenarios += canary_axis()
     scenarios += races()
     scenarios += state_axis()
     return scenarios
+
+
+def canary_axis() -> list[Scenario]:
+    """The canary's steps (split, judge, promote, abort) and a person's controls, each with its faults
+    (`tools.reliability.canary`)."""
+    from tools.reliability.canary import canary_scenarios
+
+    return canary_scenarios(Scenario)
 
 
 def races() -> list[Scenario]:
@@ -474,7 +485,8 @@ def seeded_slice(seed: int, size: int = SLICE_SIZE) -> list[Scenario]:
         options = [k for k in step.kinds if k == kinds[index % len(kinds)]] or list(step.kinds)
         kind = options[0]
         chosen.append(by_name[f"{step.phase}/{step.name} x {kind}"])
-    return chosen[:max(size, 0)] + races()
+    canary = canary_axis()
+    return chosen[:max(size, 0)] + rng.sample(canary, CANARY_SLICE) + races()
 
 
 # -- running ----------------------------------------------------------------------------------------------------
@@ -486,7 +498,7 @@ def run_scenario(scenario: Scenario, seed: int) -> Outcome:
     started = time.monotonic()
     with FaultHarness(seed=scenario_seed(seed, scenario.name)) as harness:
         try:
-            with harness.cloud(latency=dict(LATENCY), child=scenario.child) as local:
+            with harness.cloud(latency=dict(LATENCY), child=scenario.child, **scenario.options) as local:
                 run = Run(harness, local)
                 world = scenario.run(run)
                 fired = harness.fired()
