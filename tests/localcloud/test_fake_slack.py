@@ -281,3 +281,28 @@ def test_reading_channels_without_channels_read_is_missing_scope_with_what_was_n
                 call()
             answer = refused.value.response
             assert (answer["error"], answer["needed"], answer["provided"]) == ("missing_scope", "channels:read", "chat:write")
+
+
+def test_a_user_groups_members_are_read_with_usergroups_read_and_an_unknown_group_is_no_such_subteam(slack, client):
+    slack.set_group("S0RELEASERS", ["U0DANA", "W0SAM"])
+    assert client.usergroups_users_list(usergroup="S0RELEASERS")["users"] == ["U0DANA", "W0SAM"]
+    for arguments, code in (({"usergroup": "S0NOBODY"}, "no_such_subteam"), ({"usergroup": ""}, "invalid_arguments")):
+        with pytest.raises(SlackApiError) as refused:
+            client.usergroups_users_list(**arguments)
+        assert refused.value.response["error"] == code
+    with FakeSlack(Scenario(), scopes=("chat:write",)) as narrow:
+        narrow_client = WebClient(token=TOKEN, base_url=narrow.base_url, timeout=5)
+        with pytest.raises(SlackApiError) as refused:
+            narrow_client.usergroups_users_list(usergroup="S0RELEASERS")
+        assert (refused.value.response["error"], refused.value.response["needed"]) == ("missing_scope", "usergroups:read")
+
+
+def test_the_bot_notifier_reads_a_groups_members_and_answers_none_when_slack_refuses(slack, monkeypatch):
+    from shared import clients
+    from shared.adapters.slack import SlackWebNotifier
+
+    monkeypatch.setenv(clients.SLACK_API_URL_ENV, slack.base_url)
+    slack.set_group("S0RELEASERS", ["U0DANA"])
+    notifier = SlackWebNotifier(TOKEN, "#deploys", 5.0)
+    assert notifier.group_members("S0RELEASERS") == ("U0DANA",)
+    assert notifier.group_members("S0NOBODY") is None
