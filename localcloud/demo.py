@@ -190,6 +190,8 @@ def rollback_story(cloud: LocalCloud, narrator: Narrator) -> None:
 
 CANARY = {"steps": [20, 60], "min_seconds_per_step": 2.0, "min_requests_per_step": 20, "max_seconds_per_step": 20.0,
           "inconclusive": "rollback"}
+# the canary's cloud also asks a person before a canary's promotion: the demo approves in Slack
+APPROVAL = {"approval": "before_promotion", "approvers": ["U0APPROVER"]}
 
 
 def canary_story(cloud: LocalCloud, narrator: Narrator) -> None:
@@ -203,6 +205,7 @@ def canary_story(cloud: LocalCloud, narrator: Narrator) -> None:
     try:
         narrator.say("v2.0.0: a healthy release goes through its canary (against the revision before tagship)")
         cloud.push_tag("v2.0.0")
+        _approve(cloud, narrator, "v2.0.0")
         record = _wait(cloud, _ended(cloud, "v2.0.0"), 60, "v2.0.0 to end")
         narrator.check("v2.0.0 passed every step and is live", record["state"] == "live"
                        and record["canary"].get("ended") == "promoted", record.get("error", ""))
@@ -225,6 +228,25 @@ def canary_story(cloud: LocalCloud, narrator: Narrator) -> None:
     narrator.say(f"  requests while v2.1.0 ran: stable {served.count(stable)}, candidate {served.count(candidate)}")
     _timeline(narrator, record)
     _thread(cloud, record)
+
+
+def _approve(cloud: LocalCloud, narrator: Narrator, tag: str) -> None:
+    """The canary's last step passed, the release waits for approval (gates.approval): a stranger's click is
+    refused, an approver's goes through."""
+    def asked() -> Any:
+        record = cloud.release(tag)
+        return record if record and record.get("approval") and record.get("slack_ts") else None
+
+    root = _wait(cloud, asked, 60, f"{tag} to ask for approval")["slack_ts"]
+    share = cloud.traffic(cloud.config.api.service)
+    narrator.say(f"{tag}'s canary passed; it waits for approval before its promotion, serving {share}")
+    _wait(cloud, lambda: any(b.get("type") == "actions" for b in cloud.slack.message(root).get("blocks", [])), 10,
+          "the Approve button on the root")
+    stranger = cloud.press(root, user_id="U0STRANGER", user_name="mallory")
+    narrator.check("someone gates.approvers does not name is refused (403)", stranger.status_code == 403,
+                   stranger.text[:200])
+    pressed = cloud.press(root, user_id="U0APPROVER", user_name="ada")
+    narrator.check("ada, an approver, presses Approve in Slack", pressed.status_code == 200, pressed.text[:200])
 
 
 def run_demo(quick: bool = False) -> int:
@@ -253,8 +275,8 @@ def _run(quick: bool, log_path: Any) -> int:
             if not quick:
                 rollback_story(cloud, narrator)
         if not quick:
-            narrator.say("a second local cloud, whose config has canary steps")
-            with LocalCloud(latency=LATENCY, config={"canary": CANARY}) as cloud:
+            narrator.say("a second local cloud, whose config has canary steps and an approval before each promotion")
+            with LocalCloud(latency=LATENCY, config={"canary": CANARY, "gates": APPROVAL}) as cloud:
                 canary_story(cloud, narrator)
     except DemoFailed as failure:
         narrator.say(f"DEMO FAILED: {failure}")
