@@ -7,6 +7,7 @@ from __future__ import annotations
 from shared.canary_control import ApprovalRequest
 from shared.core import wording
 from shared.core.approval import APPLIED, Effect, decide
+from shared.errors import CorruptRecord, PermanentError
 from shared.log import Logger
 from shared.release import LIVE, Release, approval_of
 from shared.thread import refresh_root, reply
@@ -37,7 +38,12 @@ def decide_approval(services: Services, request: ApprovalRequest, message_id: st
         effects.append(effect)
         return None if changed == state else current.but(approval=changed.to_dict())
 
-    updated = services.store.update_release(tag, change) or release
+    try:
+        updated = services.store.update_release(tag, change) or release
+    except CorruptRecord:
+        raise  # told once per version of it where it is met, as every corrupt record is
+    except PermanentError as error:  # acknowledged, so never retried: the person hears it was not applied
+        return _not_applied(services, tag, f"it could not be recorded ({str(error)[:200]}); ask again", message_id, log)
     if not effects:
         return _not_applied(services, tag, f"{tag} has asked for none", message_id, log)
     effect = effects[0]

@@ -9,7 +9,7 @@ from shared.canary_control import CanaryControlRequest
 from shared.canary_record import from_record, to_record
 from shared.core import wording
 from shared.core.canary import Control, ControlEffect, apply_control
-from shared.errors import CorruptRecord
+from shared.errors import CorruptRecord, PermanentError
 from shared.log import Logger
 from shared.release import LIVE, Release
 from shared.thread import reply
@@ -38,7 +38,12 @@ def control_canary(services: Services, request: CanaryControlRequest, message_id
     control = Control(request.kind, by=request.requested_by, reason=request.reason)
     if tag is None:
         return _refused(services, "-", "no canary is running", message_id, log)
-    return apply(services, tag, control, message_id, log)
+    try:
+        return apply(services, tag, control, message_id, log)
+    except CorruptRecord:
+        raise  # told once per version of it where it is met, as every corrupt record is
+    except PermanentError as error:  # acknowledged, so never retried: the person hears it was not applied
+        return _refused(services, tag, f"it could not be recorded ({str(error)[:200]}); ask again", message_id, log)
 
 
 def apply(services: Services, tag: str, control: Control, message_id: str, log: Logger) -> str:

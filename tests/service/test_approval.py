@@ -156,3 +156,19 @@ MALFORMED = [
 def test_a_malformed_decision_is_refused_saying_what_was_expected(payload, message):
     with pytest.raises(InputError, match=message.replace('"', '.').replace("(", ".")):
         parse_rollback_message(json.dumps(payload).encode(), {})
+
+
+def test_a_decision_whose_record_write_fails_for_good_is_told_not_applied_and_the_release_keeps_waiting():
+    from shared.errors import PermanentError
+
+    world = waiting()
+    real = world.store.update_release
+
+    def refuses(*args, **kwargs):
+        raise PermanentError("412 at the record, for good")
+
+    world.store.update_release = refuses
+    assert decide(world, "approve", "m1").startswith("not applied: it could not be recorded")
+    world.store.update_release = real
+    assert any("Approval for v1.0.0 not applied: it could not be recorded" in text for text, _ in world.notifier.posts)
+    assert approval_of(release(world).approval).decided is None

@@ -134,3 +134,16 @@ def test_a_rollback_request_while_the_lease_holders_record_is_corrupt_rolls_back
     data, generation = world.records.objects[name]
     world.records.objects[name] = ({**data, "canary": {"step": "one"}}, generation)
     assert not publish(world, {"to": "previous", "reason": "alarm"}, "m-1").startswith("canary")
+
+
+def test_a_control_whose_record_write_fails_for_good_is_told_not_applied():
+    from shared.errors import PermanentError
+
+    world = waiting_canary()
+
+    def refuses(*args, **kwargs):
+        raise PermanentError("412 at the record, for good")
+
+    world.store.update_release = refuses
+    assert publish(world, {"canary": "resume", "tag": "v1.0.0"}, "c1").startswith("refused: it could not be recorded")
+    assert any("refused: it could not be recorded" in text for text, _ in world.notifier.posts)
