@@ -180,7 +180,7 @@ def _canary_now(config: Any, release: Any) -> str:
 
 def _history(config: Any, as_json: bool) -> int:
     from shared.canary_record import from_record, history_lines
-    from shared.core.wording import duration
+    from shared.core.wording import duration, root_approval
 
     releases = _store(config).releases()
     if as_json:
@@ -193,6 +193,9 @@ def _history(config: Any, as_json: bool) -> int:
         canary = from_record(release.canary, f"releases/{release.tag}.json")
         for line in history_lines(canary) if canary is not None else []:
             print(f"{'':<12} {line}")
+        approval = root_approval(release.approval, release.history[-1][1]) if release.approval else ""
+        if approval:
+            print(f"{'':<12} {approval.removeprefix(':raised_hand: ')}")
     return 0
 
 

@@ -166,3 +166,22 @@ def test_a_link_is_made_only_of_a_plain_url_its_ampersands_escaped(build):
     assert build("javascript:alert(1)").endswith(" ")
     good = build("https://console.cloud.google.com/b/1?project=2&x=1")
     assert "<https://console.cloud.google.com/b/1?project=2&amp;x=1|" in good
+
+
+ROOT_APPROVAL = [
+    ({}, ""),
+    ({"point": "before_traffic", "asked_at": 100.0, "decided": None, "by": "", "reason": "", "at": None, "seen": []},
+     ":raised_hand: waiting for approval before any of the API's traffic moves · asked 50 s ago"),
+    ({"point": "before_traffic", "asked_at": 100.0, "decided": "approved", "by": "<!channel>", "reason": "",
+      "at": 120.0, "seen": []}, "approved by &lt;!channel&gt;"),
+    ({"point": "before_promotion", "asked_at": 100.0, "decided": "refused", "by": "dana", "reason": "", "at": 120.0,
+      "seen": []}, "approval refused by dana"),
+    ({"point": "before_promotion", "asked_at": 100.0, "decided": "expired", "by": "", "reason": "", "at": 120.0,
+      "seen": []}, "not approved in time"),
+]
+
+
+@pytest.mark.parametrize("approval, line", ROOT_APPROVAL, ids=["none asked", "waiting", "approved, the name escaped",
+                                                               "refused", "expired"])
+def test_the_roots_and_the_historys_approval_line(approval, line):
+    assert wording.root_approval(approval, 150.0) == line
