@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from shared import deadline, gates
-from shared.core import wording
+from shared.core import watch_wording
 from shared.core.fast_watch import Stop, next_look
 from shared.core.queue import LeaseView, holder_settled, nudges
 from shared.core.watchdog import WatchdogState, decide_watchdog
@@ -102,7 +102,7 @@ def _look(services: Services, log: Logger) -> tuple[str, bool, float | None]:
         text = decision.alert.text
         found = _release_or_none(services, live, log) if live else None
         if live and found and thread_of(found[0]) is not None:
-            text = wording.about_release(text, live)
+            text = watch_wording.about_release(text, live)
         services.notifier.post(text)
         log.warning("health alert", kind=decision.alert.kind)
     if decision.rollback_from:

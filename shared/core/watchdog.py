@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config import WatchdogConfig
-from shared.core import wording
+from shared.core import watch_wording
 from shared.errors import InputError
 from shared.health import (
     DEGRADED_STATUS,
@@ -182,14 +182,14 @@ def decide_watchdog(
         new_state = dataclasses.replace(base, consecutive_unhealthy=0, rollback_plan=None)
         if state.alerted_status in (UNHEALTHY_STATUS, DEGRADED_STATUS):
             was = state.status if state.status in (UNHEALTHY_STATUS, DEGRADED_STATUS) else state.alerted_status
-            text = wording.recovered(live_tag, now, was, state.since)
+            text = watch_wording.recovered(live_tag, now, was, state.since)
             return _alerting(new_state, Alert("recovered", text), now, HEALTHY_STATUS, None)
         return WatchdogDecision(new_state, None, None)
 
     if diagnosis.verdict is Verdict.DEGRADED:
         new_state = dataclasses.replace(base, consecutive_unhealthy=0, rollback_plan=None)
         if state.status != DEGRADED_STATUS:
-            text = wording.degraded(live_tag, since, state.status == UNHEALTHY_STATUS, diagnosis.reasons)
+            text = watch_wording.degraded(live_tag, since, state.status == UNHEALTHY_STATUS, diagnosis.reasons)
             return _alerting(new_state, Alert("degraded", text), now, DEGRADED_STATUS, None)
         return WatchdogDecision(new_state, None, None)
 
@@ -210,15 +210,15 @@ def decide_watchdog(
     rollback_from = live_tag if requesting else None
     reasons = diagnosis.reasons
     if state.status != UNHEALTHY_STATUS:
-        text = wording.unhealthy(live_tag, since, reasons, plan.sentence)
+        text = watch_wording.unhealthy(live_tag, since, reasons, plan.sentence)
         return _alerting(new_state, Alert("unhealthy", text), now, UNHEALTHY_STATUS, rollback_from)
     if tag_changed and state.live_tag is not None:
-        text = wording.unhealthy_too(live_tag, state.live_tag, since, now, reasons, plan.sentence)
+        text = watch_wording.unhealthy_too(live_tag, state.live_tag, since, now, reasons, plan.sentence)
         return _alerting(new_state, Alert("still_unhealthy", text), now, UNHEALTHY_STATUS, rollback_from)
     plan_changed = state.rollback_plan is not None and state.rollback_plan != plan.key
     reminder_due = state.last_alert_at is None or now - state.last_alert_at >= config.reminder_seconds
     if requesting or plan_changed or reminder_due:
-        text = wording.still_unhealthy(live_tag, since, now, reasons, plan.sentence)
+        text = watch_wording.still_unhealthy(live_tag, since, now, reasons, plan.sentence)
         return _alerting(new_state, Alert("still_unhealthy", text), now, UNHEALTHY_STATUS, rollback_from)
     return WatchdogDecision(new_state, None, None)
 
@@ -247,23 +247,23 @@ def _rollback_plan(
     "not rolling back" when that is final, instead of promising a rollback that will never come.
     """
     if live_tag is None:
-        return _Plan(PLAN_NOTHING_LIVE, wording.nothing_live())
+        return _Plan(PLAN_NOTHING_LIVE, watch_wording.nothing_live())
     if state.rollback_requested_for == live_tag:
-        return _Plan(PLAN_REQUESTED, wording.rollback_already_requested(live_tag))
+        return _Plan(PLAN_REQUESTED, watch_wording.rollback_already_requested(live_tag))
     if state.rollback_requested_to is not None and state.rollback_requested_to == live_tag:
-        return _Plan(PLAN_ALREADY_ROLLED_BACK_TO, wording.not_rolling_back_again(live_tag))
+        return _Plan(PLAN_ALREADY_ROLLED_BACK_TO, watch_wording.not_rolling_back_again(live_tag))
     if not automatic_rollback:
-        return _Plan(PLAN_AUTOMATIC_OFF, wording.automatic_rollback_off())
+        return _Plan(PLAN_AUTOMATIC_OFF, watch_wording.automatic_rollback_off())
     if previous_good_tag is None or previous_good_tag == live_tag:
-        return _Plan(PLAN_NO_PREVIOUS, wording.no_earlier_release(live_tag))
+        return _Plan(PLAN_NO_PREVIOUS, watch_wording.no_earlier_release(live_tag))
     window = config.bake_window_seconds
     if live_since is None:
-        return _Plan(PLAN_LIVE_SINCE_UNKNOWN, wording.live_since_unknown(live_tag, window))
+        return _Plan(PLAN_LIVE_SINCE_UNKNOWN, watch_wording.live_since_unknown(live_tag, window))
     age = now - live_since
     if age > window:
-        return _Plan(PLAN_OUTSIDE_WINDOW, wording.outside_bake_window(live_tag, age, window))
+        return _Plan(PLAN_OUTSIDE_WINDOW, watch_wording.outside_bake_window(live_tag, age, window))
     if counter < config.consecutive_failures:
-        return _Plan(PLAN_PENDING, wording.rollback_pending(live_tag, previous_good_tag, config.consecutive_failures,
+        return _Plan(PLAN_PENDING, watch_wording.rollback_pending(live_tag, previous_good_tag, config.consecutive_failures,
                                                             counter))
-    return _Plan(PLAN_REQUESTED, wording.requesting_rollback(live_tag, previous_good_tag, counter, age, window),
+    return _Plan(PLAN_REQUESTED, watch_wording.requesting_rollback(live_tag, previous_good_tag, counter, age, window),
                  request=True)

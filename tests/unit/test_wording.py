@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from shared.core import wording
+from shared.core import watch_wording, wording
 from shared.release import new_release
 from shared.text import ELLIPSIS
 
@@ -64,22 +64,22 @@ def test_a_duration_is_said_in_its_largest_unit_and_the_one_below(seconds, said)
         (wording.corrupt_record("releases/v1.json: corrupt record (not JSON)", "v1"),
          (":warning: tagship found a corrupt record (release v1): releases/v1.json: corrupt record (not JSON). "
           "It is not acted on; other releases go on.")),
-        (wording.unhealthy("v1.1.0", AT, [], wording.nothing_live()),
+        (watch_wording.unhealthy("v1.1.0", AT, [], watch_wording.nothing_live()),
          (":red_circle: v1.1.0 unhealthy since 22:13:20 UTC: no detail given. No release is recorded as live: "
           "nothing to roll back.")),
-        (wording.still_unhealthy(None, AT, AT + 150, ["db down"], "P."),
+        (watch_wording.still_unhealthy(None, AT, AT + 150, ["db down"], "P."),
          ":red_circle: the live release still unhealthy since 22:13:20 UTC (2 min 30 s): db down. P."),
-        (wording.unhealthy_too("v1.2.0", "v1.1.0", AT, AT + 120, ["db down", "slow"], "P."),
+        (watch_wording.unhealthy_too("v1.2.0", "v1.1.0", AT, AT + 120, ["db down", "slow"], "P."),
          ":red_circle: still unhealthy now that v1.2.0 serves (was v1.1.0), since 22:13:20 UTC (2 min): db down; slow. P."),
-        (wording.recovered("v1.1.0", AT + 60, "degraded", None),
+        (watch_wording.recovered("v1.1.0", AT + 60, "degraded", None),
          ":white_check_mark: v1.1.0 recovered at 22:14:20 UTC: healthy again (it had been degraded)."),
-        (wording.outside_bake_window("v1.1.0", 7800.0, 1800.0),
+        (watch_wording.outside_bake_window("v1.1.0", 7800.0, 1800.0),
          ("v1.1.0 has been live 2 h 10 min, outside the 30 min bake window: not rolling back; a database outage is not "
           "fixed by a rollback. Roll back by hand if the release is to blame.")),
-        (wording.requesting_rollback("v1.1.0", "v1.0.0", 3, 600.5, 1800.0),
+        (watch_wording.requesting_rollback("v1.1.0", "v1.0.0", 3, 600.5, 1800.0),
          ("Requesting a rollback from v1.1.0 to v1.0.0: 3 unhealthy checks in a row, v1.1.0 live for 10 min 01 s, "
           "inside the 30 min bake window.")),
-        (wording.about_release(":red_circle: x", "v1.1.0"), ":red_circle: x (release v1.1.0)"),
+        (watch_wording.about_release(":red_circle: x", "v1.1.0"), ":red_circle: x (release v1.1.0)"),
     ],
     ids=[
         "a build names its digest's first twelve hex digits", "a migration names its execution, not its path",
@@ -126,13 +126,13 @@ BUILDERS = [
     (lambda o: wording.rolled_back(o, o, forward=False, seconds=1.0, reason=o, requested_by=o, trigger="alert",
                                    ran_migrations=True), 120 * 4 + 500 + 80),
     (lambda o: wording.stopped_by_rollback(o), 300),
-    (lambda o: wording.unhealthy(o, 0.0, [o], wording.requesting_rollback(o, o, 3, 10.0, 600.0)), 120 * 4 + 300),
-    (lambda o: wording.still_unhealthy(o, 0.0, 60.0, [o, o], wording.rollback_already_requested(o)),
+    (lambda o: watch_wording.unhealthy(o, 0.0, [o], watch_wording.requesting_rollback(o, o, 3, 10.0, 600.0)), 120 * 4 + 300),
+    (lambda o: watch_wording.still_unhealthy(o, 0.0, 60.0, [o, o], watch_wording.rollback_already_requested(o)),
      120 * 3 + 300 * 2 + 2),
-    (lambda o: wording.unhealthy_too(o, o, 0.0, 60.0, [o], wording.not_rolling_back_again(o)), 120 * 3 + 300),
-    (lambda o: wording.degraded(o, 0.0, False, [o]), 120 + 300),
-    (lambda o: wording.recovered(o, 60.0, o, 0.0), 120 * 2),
-    (lambda o: wording.about_release("an alert", o), 120),
+    (lambda o: watch_wording.unhealthy_too(o, o, 0.0, 60.0, [o], watch_wording.not_rolling_back_again(o)), 120 * 3 + 300),
+    (lambda o: watch_wording.degraded(o, 0.0, False, [o]), 120 + 300),
+    (lambda o: watch_wording.recovered(o, 60.0, o, 0.0), 120 * 2),
+    (lambda o: watch_wording.about_release("an alert", o), 120),
 ]
 BUILDER_NAMES = [
     "the root message", "a moved tag", "a build not submitted", "a release not recorded", "waiting",
