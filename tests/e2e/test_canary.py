@@ -83,8 +83,10 @@ def test_a_candidate_answering_errors_fails_its_first_step_while_stable_keeps_mo
     assert [(j["step"], j["verdict"]["outcome"]) for j in history] == [(0, "fail")]
     by_stable, by_candidate = served_by(cloud, stable, pushed_at), served_by(cloud, candidate, pushed_at)
     assert by_candidate > 0 and by_stable > 3 * by_candidate  # 20 % at most went to the candidate
-    failure = [m["text"] for m in cloud.thread("v1.0.0")[1:] if "Canary:" in m["text"]]
-    assert failure and "candidate" in failure[0] and "stable" in failure[0]
+    # the record says failed first, then the reply is posted: wait for it rather than read the thread at once
+    failure = cloud.wait_for(lambda: [m["text"] for m in cloud.thread("v1.0.0")[1:] if "Canary:" in m["text"]], 10,
+                             what="the canary's failure told in the thread")
+    assert "candidate" in failure[0] and "stable" in failure[0]
 
 
 @pytest.fixture
