@@ -16,6 +16,7 @@ from shared.core.canary import (
     SeenControl,
     StepFigures,
     Verdict,
+    release_failed,
 )
 from shared.core.canary_verdict import Outcome
 from shared.errors import CorruptRecord
@@ -65,6 +66,16 @@ def history_lines(state: CanaryState) -> list[str]:
 
 def _ms(value: float | None) -> str:
     return "unknown" if value is None else f"{value:.0f} ms"
+
+
+def failed_with_release(data: Any, why: str) -> Any:
+    """The record of a failed release's canary (`shared.core.canary.release_failed`); no canary stays none, and a
+    canary that cannot be read is left for the record's check to refuse."""
+    try:
+        state = from_record(data)
+    except CorruptRecord:
+        return data
+    return data if state is None else to_record(release_failed(state, why))
 
 
 class _Wrong(Exception):

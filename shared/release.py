@@ -161,8 +161,13 @@ class Release:
     def move(self, to: str, now: float, *, error: str = "") -> "Release":
         if not can_move(self.state, to):
             raise InvalidTransition(f"release {self.tag}: cannot move from {self.state} to {to}")
+        canary = self.canary
+        if to == FAILED and canary:  # a failed release's canary is aborted, however it failed
+            from shared.canary_record import failed_with_release
+            canary = failed_with_release(canary, error or self.error)
         return dataclasses.replace(
-            self, state=to, history=self.history + ((to, now),), error=cut(error, ERROR_MAX) or self.error, waiting=False
+            self, state=to, history=self.history + ((to, now),), error=cut(error, ERROR_MAX) or self.error, waiting=False,
+            canary=canary,
         )
 
     def with_step(self, step: str, edge: str, now: float) -> "Release":

@@ -46,6 +46,7 @@ from shared.core.canary_verdict import (
 from shared.core.traffic import all_to, split
 from shared.core.wording import duration
 from shared.ports import TrafficTarget
+from shared.text import cut
 
 __all__ = [
     "ABORT", "ABORTED", "APPLIED", "CONTROLS", "DUPLICATE", "ERROR_LIMIT", "ERROR_VS_STABLE", "FAIL",
@@ -61,6 +62,7 @@ __all__ = [
 PAUSE, RESUME, PROMOTE, ABORT, ROLLBACK = "pause", "resume", "promote", "abort", "rollback"
 CONTROLS = (PAUSE, RESUME, PROMOTE, ABORT, ROLLBACK)
 PROMOTED, ABORTED = "promoted", "aborted"
+FAILED_REASON_MAX = 300  # characters of a failed release's error kept as its canary's end reason
 APPLIED, DUPLICATE, REFUSED = "applied", "duplicate", "refused"
 
 
@@ -302,6 +304,15 @@ def next_action(state: CanaryState, verdict: Verdict | TooEarly, now: float,
     text = (f"{step} still inconclusive at its longest ({longest}): {why}. Holding it there: promote or abort, "
             "or it goes on once the figures decide")
     return replace(_judged(state, now, judged, "held"), hold_told=True), HoldAndTell(text)
+
+
+def release_failed(state: CanaryState, why: str) -> CanaryState:
+    """The canary of a release that failed, whatever failed it (a cloud call failing for good, a refused approval,
+    a rollback stopping it): aborted, since the candidate no longer serves, even after a promotion whose traffic
+    move or later steps failed. A canary that ended aborted keeps its own reason."""
+    if state.ended == ABORTED:
+        return state
+    return _end(state, ABORTED, f"the release failed: {cut(why, FAILED_REASON_MAX)}")
 
 
 def _step_text(step: int, policy: CanaryConfig) -> str:

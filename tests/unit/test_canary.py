@@ -40,6 +40,7 @@ from shared.core.canary import (
     begin,
     judge_step,
     next_action,
+    release_failed,
     window,
 )
 from shared.ports import TrafficTarget
@@ -255,6 +256,31 @@ def test_what_the_canary_does_next(state, evidence, now, changes, expected):
         assert type(action) is expected
     else:
         assert action == expected
+
+
+@pytest.mark.parametrize(
+    "state, ended, reason",
+    [
+        (at(), ABORTED, "the release failed: traffic: PERMISSION_DENIED"),
+        (at(1, paused=True, paused_by="dana"), ABORTED, "the release failed: traffic: PERMISSION_DENIED"),
+        (at(ending=PROMOTE, ending_reason="promoted by dana"), ABORTED, "the release failed: traffic: PERMISSION_DENIED"),
+        (at(ended=PROMOTED, end_reason="step 2 passed"), ABORTED, "the release failed: traffic: PERMISSION_DENIED"),
+        (at(ended=ABORTED, end_reason="step 1 failed: 5xx"), ABORTED, "step 1 failed: 5xx"),
+    ],
+    ids=["a canary at its step is aborted with the release's error",
+         "a paused canary is aborted and no longer paused",
+         "a promote asked but not applied is aborted",
+         "a canary promoted whose release failed after (its traffic move, the worker) is aborted: stable serves",
+         "a canary that ended aborted keeps its own reason"],
+)
+def test_a_failed_releases_canary_is_aborted(state, ended, reason):
+    after = release_failed(state, "traffic: PERMISSION_DENIED")
+    assert (after.ended, after.end_reason, after.paused, after.ending) == (ended, reason, False, None)
+
+
+def test_a_failed_releases_canary_keeps_a_bounded_excerpt_of_the_error():
+    after = release_failed(at(), "x" * 10_000)
+    assert after.ended == ABORTED and len(after.end_reason) < 400 and after.end_reason.startswith("the release failed: x")
 
 
 def test_a_failed_step_sends_all_the_traffic_back_and_ends_the_release_failed_with_its_reasons():

@@ -35,6 +35,19 @@ def test_move_records_every_transition_with_its_time():
         release.move(PUBLISHING, 13.0).move(MIGRATING, 14.0)
 
 
+def test_a_release_that_fails_aborts_its_canary_in_the_same_write_and_one_without_a_canary_gets_none():
+    from shared.canary_record import to_record
+    from shared.core.canary import CanaryState
+    running = new_release("v1.4.0", "abc", "alice", "d1", 10.0).move(DEPLOYING, 11.0).but(
+        canary=to_record(CanaryState(1, 12.0, paused=True)))
+    failed = running.move(FAILED, 13.0, error="canary step 2: PERMISSION_DENIED")
+    assert (failed.canary["ended"], failed.canary["end_reason"], failed.canary["paused"]) == (
+        "aborted", "the release failed: canary step 2: PERMISSION_DENIED", False)
+    assert Release.from_dict(failed.to_dict()) == failed
+    assert running.move(LIVE, 13.0).canary == running.canary
+    assert new_release("v1.4.1", "abc", "alice", "d1", 10.0).move(FAILED, 11.0, error="x").canary == {}
+
+
 def test_record_round_trips_through_json_dict():
     release = new_release("v1.4.0", "abc", "alice", "d1", 10.0).but(revisions={"api": "x"}, traffic_moved=("api",))
     assert Release.from_dict(release.to_dict()) == release
