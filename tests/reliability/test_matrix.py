@@ -85,6 +85,7 @@ def test_the_state_axis_breaks_every_record_in_every_way_in_every_phase():
     names = {s.name for s in reliability.state_axis()}
     for record in reliability.STATE_RECORDS:
         for step in reliability.STATE_STEPS_OF.get(record, reliability.STATE_STEPS):
-            for condition in CONDITIONS:
+            for condition in reliability.STATE_CONDITIONS_OF.get(record, CONDITIONS):
                 assert f"state/{step} x {record} {condition}" in names
+    assert {"release", "pointer", "lease", "queue", "gates", "watchdog", "marker"} <= set(reliability.STATE_RECORDS)
     assert {step.split("/")[0] for step in reliability.STATE_STEPS} == {"deploy", "rollback", "watch"}

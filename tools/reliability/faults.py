@@ -66,7 +66,8 @@ WRONG_SHAPE = "wrong-shaped"  # valid JSON, every field of the wrong type
 STALE = "stale"  # as it was before the step (a lost update, a backup restored): deleted if it did not exist then
 CONDITIONS = (MISSING, UNREADABLE, WRONG_SHAPE, STALE)
 WRONG = {"tag": 7, "state": ["live"], "commit": None, "history": "none", "live": {"x": 1}, "previous": 3,
-         "timeline": "x", "owner": [], "expires": "soon", "waiting": 5, "status": 1, "created_at": "yesterday"}
+         "timeline": "x", "owner": [], "expires": "soon", "waiting": 5, "status": 1, "created_at": "yesterday",
+         "paused": "yes", "held": 5}
 
 SLOW_SECONDS = 2.5  # longer than the Slack timeout of the local config (2 s): a slow Slack is a timed-out Slack
 WHILE_TIMES = 3

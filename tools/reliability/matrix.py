@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from tools.reliability.faults import (
-    CONDITIONS, DIES, KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, FaultHarness, Target,
+    CONDITIONS, DIES, KINDS, LEASE_EXPIRY, PERMANENT, PERMANENT_WHILE, UNREADABLE, WRONG_SHAPE, FaultHarness, Target,
 )
 from tools.reliability.invariants import Result, Seen, World, check, initial_world, read_state
 
@@ -283,7 +283,7 @@ def watch_scenario(step: Step, kind: str) -> Scenario:
 
 # -- the state axis: a record made missing, unreadable, wrong-shaped or stale right after a step --------------------
 STATE_RECORDS = {"release": "releases/v1.1.0.json", "pointer": "pointer.json", "lease": "lease.json",
-                 "queue": "queue.json", "watchdog": "watchdog.json", "marker": "markers/"}
+                 "queue": "queue.json", "gates": "gates.json", "watchdog": "watchdog.json", "marker": "markers/"}
 
 
 def state_scenario(step: Step, record: str, condition: str) -> Scenario:
@@ -332,10 +332,16 @@ STATE_STEPS = ("deploy/migrate", "deploy/api-traffic", "deploy/go-live", "rollba
 STATE_STEPS_OF = {"marker": ("rollback/pointer",)}
 
 
+# The gates record exists only once a gate acted (a pause, a held tag), and no gate acts in these scenarios: there
+# is nothing to make missing or stale, only a record to find unreadable or wrong-shaped where none should be.
+STATE_CONDITIONS_OF = {"gates": (UNREADABLE, WRONG_SHAPE)}
+
+
 def state_axis() -> list[Scenario]:
     steps = {f"{s.phase}/{s.name}": s for s in DEPLOY_STEPS + ROLLBACK_STEPS + WATCH_STEPS}
     return [state_scenario(steps[name], record, condition) for record in STATE_RECORDS
-            for name in STATE_STEPS_OF.get(record, STATE_STEPS) for condition in CONDITIONS]
+            for name in STATE_STEPS_OF.get(record, STATE_STEPS)
+            for condition in STATE_CONDITIONS_OF.get(record, CONDITIONS)]
 
 
 def two_tags_at_once() -> Scenario:
