@@ -286,8 +286,8 @@ def identities(steps: Sequence[Step], accounts: Seen[frozenset[str]],
 
 def slack(config: Config, token_set: bool, identity: Seen[SlackIdentity],
           channel: Seen[SlackChannel | None]) -> list[Finding]:
-    """The bot token works, may post (chat:write), and the bot is in the channel (None: Slack has no such channel
-    the bot can see)."""
+    """The bot token works, may post (chat:write), may read the members of the approver groups it is given
+    (usergroups:read), and the bot is in the channel (None: Slack has no such channel the bot can see)."""
     label = config.slack.channel
     if not token_set:
         return [Finding("Slack bot", NOT_CHECKED, "SLACK_BOT_TOKEN is not set here: doctor reads it from the "
@@ -305,6 +305,14 @@ def slack(config: Config, token_set: bool, identity: Seen[SlackIdentity],
                            "add chat:write under OAuth & Permissions and reinstall the app"))
     else:
         out.append(Finding("Slack bot may post", PASS, "the token has chat:write"))
+    groups = sorted(a for a in config.gates.approvers if a.startswith("S"))
+    if groups and "usergroups:read" not in identity.scopes:
+        out.append(Finding("Slack approver groups", FAIL, f"gates.approvers names {', '.join(groups)} but the token "
+                           "lacks usergroups:read: Slack will not say who is in them, so a click allows no one",
+                           "add usergroups:read under OAuth & Permissions and reinstall the app"))
+    elif groups:
+        out.append(Finding("Slack approver groups", PASS, "the token has usergroups:read for the groups in "
+                           "gates.approvers"))
     check = f"Slack bot in {label}"
     if isinstance(channel, Unread):
         out.append(_not_checked(check, channel))

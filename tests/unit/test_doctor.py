@@ -129,6 +129,24 @@ def test_the_slack_bot(identity, channel, statuses):
     assert [f.status for f in doctor.slack(CONFIG, True, identity, channel)] == statuses
 
 
+MEMBER = SlackChannel("C1", "deploys", True, False)
+
+
+@pytest.mark.parametrize("approvers, scopes, statuses", [
+    pytest.param((), {"chat:write"}, [PASS, PASS, PASS], id="no approvers: nothing more to check"),
+    pytest.param(("U0DANA",), {"chat:write"}, [PASS, PASS, PASS], id="only users: no group scope needed"),
+    pytest.param(("U0DANA", "S0RELEASE"), {"chat:write"}, [PASS, PASS, FAIL, PASS],
+                 id="a group without usergroups:read fails"),
+    pytest.param(("S0RELEASE",), {"chat:write", "usergroups:read"}, [PASS, PASS, PASS, PASS],
+                 id="a group with usergroups:read passes"),
+])
+def test_approver_groups_need_usergroups_read(approvers, scopes, statuses):
+    config = CONFIG.replace(gates={"approvers": list(approvers)})
+    findings = doctor.slack(config, True, SlackIdentity(True, "", "U1", frozenset(scopes)), MEMBER)
+    assert [f.status for f in findings] == statuses
+    assert all("S0RELEASE" in f.detail for f in findings if f.status == FAIL)
+
+
 @pytest.mark.parametrize("enabled, status", [
     pytest.param(frozenset(doctor.APIS), PASS, id="every API enabled passes"),
     pytest.param(frozenset(doctor.APIS) - {"run.googleapis.com"}, FAIL, id="one missing fails"),
