@@ -22,3 +22,14 @@ def ended(cloud, tag):
 
 def wait_ended(cloud, tag, timeout=30):
     return cloud.wait_for(ended(cloud, tag), timeout, what=f"{tag} to end")
+
+
+def wait_settled(cloud, tag, timeout=30):
+    """The release ended and its invocation finished its bookkeeping: the deploy lease is no longer its own (the
+    thread's reply and the lease's freeing come after the record says live)."""
+    def check():
+        record = ended(cloud, tag)()
+        lease = cloud.store().lease() if record else None
+        return record if record and (lease is None or lease.tag != tag) else None
+
+    return cloud.wait_for(check, timeout, what=f"{tag} to end and give its lease back")

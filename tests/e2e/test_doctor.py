@@ -16,7 +16,7 @@ from google.cloud import monitoring_v3, pubsub_v1, run_v2
 from localcloud.cloud import LocalCloud
 from shared import clients
 from shared.install_policy import alert_policy
-from tests.e2e.conftest import LATENCY, wait_ended
+from tests.e2e.conftest import LATENCY, wait_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def cloud(tmp_path_factory):
     with LocalCloud(latency=dict(LATENCY), config={"api": {"url": "https://api.example.test"}}) as local:
         local.push_tag("v1.0.0")
-        assert wait_ended(local, "v1.0.0")["state"] == "live"
+        assert wait_settled(local, "v1.0.0")["state"] == "live"  # its lease given back: nothing writes after
         local.gcloud_home = str(tmp_path_factory.mktemp("gcloud"))  # signed out, whatever the machine's own gcloud
         yield local
 
